@@ -1,0 +1,394 @@
+//! The solver driver: one loop that owns termination, recording, progress, cancellation,
+//! non-finite detection and checkpoint/resume for every iterative method (argmin's executor
+//! idea without its generic math traits).
+
+use crate::context::RunContext;
+use crate::error::{Error, Result};
+use crate::oracle::OracleCounts;
+use crate::record::Metrics;
+use crate::status::Status;
+use crate::summary::Summary;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use std::collections::BTreeMap;
+
+/// What one step reports to the driver.
+#[derive(Debug, Clone, Default)]
+pub struct StepReport {
+    /// Values to record for this step (objective, gradient norm, step size, lr, ...).
+    pub metrics: BTreeMap<String, f64>,
+    /// `Some(status)` when the solver decided to stop (converged, stalled, ...).
+    pub stop: Option<Status>,
+}
+
+impl StepReport {
+    /// Continue with these metrics.
+    pub fn go(metrics: BTreeMap<String, f64>) -> Self {
+        StepReport {
+            metrics,
+            stop: None,
+        }
+    }
+}
+
+/// An iterative method driven by [`Driver`].
+///
+/// `State` holds everything needed to continue bit-identically (iterate, optimizer state,
+/// random generators, oracle counters): it is what a checkpoint contains.
+pub trait Solver {
+    /// The resumable state.
+    type State: Clone + Serialize + DeserializeOwned;
+
+    /// The initial state.
+    fn init(&mut self, ctx: &mut RunContext) -> Result<Self::State>;
+
+    /// Re-synchronise anything outside the state (e.g. counting wrappers) after a resume.
+    fn restore(&mut self, _state: &Self::State) -> Result<()> {
+        Ok(())
+    }
+
+    /// Metrics of the initial state (recorded as step 0 of a fresh run).
+    fn initial_metrics(&mut self, state: &Self::State) -> BTreeMap<String, f64>;
+
+    /// Convergence test on a state (also applied to the initial state).
+    fn converged(&self, _state: &Self::State) -> Option<Status> {
+        None
+    }
+
+    /// Advance one step. On error or non-finite results the driver restores the previous state.
+    fn step(&mut self, state: &mut Self::State, ctx: &mut RunContext) -> Result<StepReport>;
+
+    /// True when the state contains only finite numbers.
+    fn is_finite(&self, state: &Self::State) -> bool;
+
+    /// The objective value of a state, if the method has one.
+    fn value(&self, state: &Self::State) -> Option<f64>;
+
+    /// Oracle counts accumulated in a state.
+    fn counts(&self, state: &Self::State) -> OracleCounts;
+
+    /// Final method-specific figures.
+    fn extra(&mut self, _state: &Self::State) -> BTreeMap<String, f64> {
+        BTreeMap::new()
+    }
+}
+
+/// Limits owned by the driver.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Termination {
+    /// Maximum number of steps.
+    pub max_iters: u64,
+    /// Wall-time limit in seconds (`None`: unlimited).
+    pub max_time_s: Option<f64>,
+    /// When true, reaching `max_iters` is the intended end (`Finished`, e.g. N epochs) rather
+    /// than a failure to converge (`MaxIterations`).
+    pub fixed_length: bool,
+}
+
+/// What a checkpoint holds: the driver's bookkeeping plus the solver state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Checkpoint<S> {
+    /// Steps completed.
+    pub step: u64,
+    /// Wall time spent before this checkpoint.
+    pub elapsed_s: f64,
+    /// Best objective seen so far.
+    pub best_value: Option<f64>,
+    /// The solver state.
+    pub state: S,
+}
+
+/// Runs a [`Solver`] to termination.
+#[derive(Debug, Clone, Copy)]
+pub struct Driver {
+    /// The limits.
+    pub termination: Termination,
+}
+
+impl Driver {
+    /// A driver with these limits.
+    pub fn new(termination: Termination) -> Self {
+        Driver { termination }
+    }
+
+    /// Run `solver`, from `ctx`'s resume state if it has one. Returns the summary and the
+    /// final (last finite) state.
+    pub fn run<S: Solver>(
+        &self,
+        solver: &mut S,
+        ctx: &mut RunContext,
+    ) -> Result<(Summary, S::State)> {
+        let mut cp: Checkpoint<S::State> = match ctx.take_resume() {
+            Some(bytes) => {
+                let cp: Checkpoint<S::State> = serde_json::from_slice(&bytes)
+                    .map_err(|e| Error::Checkpoint(format!("cannot decode state: {e}")))?;
+                solver.restore(&cp.state)?;
+                cp
+            }
+            None => {
+                let state = solver.init(ctx)?;
+                if !solver.is_finite(&state) {
+                    return Err(Error::Numerical("the initial point is not finite".into()));
+                }
+                let mut row = Metrics::new(0);
+                row.values = solver.initial_metrics(&state);
+                row.set("time_s", 0.0);
+                ctx.record(&row)?;
+                Checkpoint {
+                    step: 0,
+                    elapsed_s: 0.0,
+                    best_value: solver.value(&state),
+                    state,
+                }
+            }
+        };
+        let segment_start = ctx.elapsed();
+        let base_elapsed = cp.elapsed_s;
+        let elapsed = |ctx: &RunContext| base_elapsed + ctx.elapsed() - segment_start;
+        ctx.progress().set_total(self.termination.max_iters);
+        ctx.progress().set_position(cp.step);
+
+        let mut status = solver.converged(&cp.state);
+        while status.is_none() {
+            if cp.step >= self.termination.max_iters {
+                status = Some(if self.termination.fixed_length {
+                    Status::Finished
+                } else {
+                    Status::MaxIterations
+                });
+                break;
+            }
+            if let Some(limit) = self.termination.max_time_s
+                && elapsed(ctx) >= limit
+            {
+                status = Some(Status::TimeLimit);
+                break;
+            }
+            if ctx.cancelled(cp.step) {
+                status = Some(Status::Cancelled);
+                break;
+            }
+            let backup = cp.state.clone();
+            let report = match solver.step(&mut cp.state, ctx) {
+                Ok(r) => r,
+                Err(Error::Numerical(reason)) => {
+                    cp.state = backup;
+                    solver.restore(&cp.state)?;
+                    status = Some(Status::NumericalFailure { reason });
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
+            let mut row = Metrics::new(cp.step + 1);
+            row.values = report.metrics;
+            if !row.all_finite() || !solver.is_finite(&cp.state) {
+                let bad: Vec<&str> = row
+                    .values
+                    .iter()
+                    .filter(|(_, v)| !v.is_finite())
+                    .map(|(k, _)| k.as_str())
+                    .collect();
+                cp.state = backup;
+                solver.restore(&cp.state)?;
+                status = Some(Status::NumericalFailure {
+                    reason: if bad.is_empty() {
+                        format!("non-finite state at step {}", cp.step + 1)
+                    } else {
+                        format!("non-finite {} at step {}", bad.join(", "), cp.step + 1)
+                    },
+                });
+                break;
+            }
+            cp.step += 1;
+            row.set("time_s", elapsed(ctx));
+            ctx.record(&row)?;
+            if let Some(v) = solver.value(&cp.state) {
+                cp.best_value = Some(cp.best_value.map_or(v, |b| b.min(v)));
+                ctx.progress().set_message(&format!("f = {v:.6e}"));
+            }
+            ctx.progress().set_position(cp.step);
+            if let Some(s) = report.stop {
+                status = Some(s);
+                break;
+            }
+            status = solver.converged(&cp.state);
+            let every = ctx.checkpoint_every();
+            if status.is_none() && every > 0 && cp.step % every == 0 {
+                cp.elapsed_s = elapsed(ctx);
+                save(ctx, &cp)?;
+            }
+        }
+        let status = status.unwrap_or(Status::MaxIterations);
+        cp.elapsed_s = elapsed(ctx);
+        save(ctx, &cp)?;
+        ctx.progress().finish();
+        let summary = Summary {
+            status,
+            iterations: cp.step,
+            final_value: solver.value(&cp.state),
+            best_value: cp.best_value,
+            counts: solver.counts(&cp.state),
+            wall_time_s: cp.elapsed_s,
+            extra: solver.extra(&cp.state),
+        };
+        Ok((summary, cp.state))
+    }
+}
+
+fn save<S: Serialize>(ctx: &mut RunContext, cp: &Checkpoint<S>) -> Result<()> {
+    let bytes = serde_json::to_vec(cp)
+        .map_err(|e| Error::Checkpoint(format!("cannot encode state: {e}")))?;
+    ctx.save_checkpoint(cp.step, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::MemoryCheckpoints;
+    use crate::record::MemoryRecorder;
+    use rand::Rng as _;
+
+    /// Noisy gradient descent on f(x) = x^2 / 2: deterministic given the seed, uses a random
+    /// stream that lives in the state, so resume must restore it.
+    struct NoisyGd {
+        lr: f64,
+        blow_up_at: Option<u64>,
+    }
+
+    #[derive(Clone, Serialize, Deserialize)]
+    struct St {
+        x: f64,
+        k: u64,
+        rng: crate::seed::Rng,
+    }
+
+    impl Solver for NoisyGd {
+        type State = St;
+        fn init(&mut self, ctx: &mut RunContext) -> Result<St> {
+            Ok(St {
+                x: 3.0,
+                k: 0,
+                rng: ctx.rng("noise"),
+            })
+        }
+        fn initial_metrics(&mut self, s: &St) -> BTreeMap<String, f64> {
+            BTreeMap::from([("f".to_string(), 0.5 * s.x * s.x)])
+        }
+        fn converged(&self, s: &St) -> Option<Status> {
+            (s.x.abs() < 1e-300).then(|| Status::Converged {
+                criterion: "x = 0".into(),
+            })
+        }
+        fn step(&mut self, s: &mut St, _ctx: &mut RunContext) -> Result<StepReport> {
+            let noise: f64 = s.rng.random::<f64>() - 0.5;
+            s.k += 1;
+            s.x -= self.lr * (s.x + 0.01 * noise);
+            if self.blow_up_at == Some(s.k) {
+                s.x = f64::NAN;
+            }
+            Ok(StepReport::go(BTreeMap::from([(
+                "f".to_string(),
+                0.5 * s.x * s.x,
+            )])))
+        }
+        fn is_finite(&self, s: &St) -> bool {
+            s.x.is_finite()
+        }
+        fn value(&self, s: &St) -> Option<f64> {
+            Some(0.5 * s.x * s.x)
+        }
+        fn counts(&self, s: &St) -> OracleCounts {
+            let mut c = OracleCounts::default();
+            c.add("grad", s.k);
+            c
+        }
+    }
+
+    fn term(n: u64) -> Termination {
+        Termination {
+            max_iters: n,
+            max_time_s: None,
+            fixed_length: false,
+        }
+    }
+
+    fn strip_time(rows: Vec<Metrics>) -> Vec<Metrics> {
+        rows.into_iter()
+            .map(|mut r| {
+                r.values.remove("time_s");
+                r
+            })
+            .collect()
+    }
+
+    #[test]
+    fn resume_gives_the_same_numbers_as_not_stopping() {
+        let rec_full = MemoryRecorder::new();
+        let mut ctx = RunContext::new(42).with_recorder(rec_full.clone());
+        let (full, full_state) = Driver::new(term(20))
+            .run(&mut NoisyGd { lr: 0.3, blow_up_at: None }, &mut ctx)
+            .unwrap();
+        assert_eq!(full.status, Status::MaxIterations);
+
+        let cps = MemoryCheckpoints::new();
+        let rec_a = MemoryRecorder::new();
+        let mut ctx = RunContext::new(42)
+            .with_recorder(rec_a.clone())
+            .with_checkpoints(cps.clone(), 0)
+            .with_cancel_after(Some(7));
+        let (part, _) = Driver::new(term(20))
+            .run(&mut NoisyGd { lr: 0.3, blow_up_at: None }, &mut ctx)
+            .unwrap();
+        assert_eq!(part.status, Status::Cancelled);
+        assert_eq!(part.iterations, 7);
+        let (step, bytes) = cps.latest().unwrap();
+        assert_eq!(step, 7);
+
+        let rec_b = MemoryRecorder::new();
+        let mut ctx = RunContext::new(42)
+            .with_recorder(rec_b.clone())
+            .with_resume(bytes);
+        let (resumed, resumed_state) = Driver::new(term(20))
+            .run(&mut NoisyGd { lr: 0.3, blow_up_at: None }, &mut ctx)
+            .unwrap();
+        assert_eq!(resumed.status, Status::MaxIterations);
+        assert_eq!(resumed.iterations, 20);
+        assert_eq!(resumed_state.x.to_bits(), full_state.x.to_bits());
+        assert_eq!(resumed.counts, full.counts);
+        let mut joined = rec_a.rows();
+        joined.extend(rec_b.rows());
+        assert_eq!(strip_time(joined), strip_time(rec_full.rows()));
+    }
+
+    #[test]
+    fn non_finite_step_keeps_the_last_finite_state() {
+        let cps = MemoryCheckpoints::new();
+        let rec = MemoryRecorder::new();
+        let mut ctx = RunContext::new(1)
+            .with_recorder(rec.clone())
+            .with_checkpoints(cps.clone(), 2);
+        let (s, state) = Driver::new(term(50))
+            .run(&mut NoisyGd { lr: 0.1, blow_up_at: Some(5) }, &mut ctx)
+            .unwrap();
+        assert!(matches!(s.status, Status::NumericalFailure { .. }), "{:?}", s.status);
+        assert_eq!(s.iterations, 4);
+        assert!(state.x.is_finite());
+        assert_eq!(state.k, 4);
+        assert_eq!(rec.rows().len(), 5, "rows for steps 0..=4, none for the bad step");
+        let (step, bytes) = cps.latest().unwrap();
+        assert_eq!(step, 4);
+        let cp: Checkpoint<St> = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(cp.state.x.to_bits(), state.x.to_bits());
+    }
+
+    #[test]
+    fn fixed_length_runs_finish() {
+        let mut ctx = RunContext::new(0);
+        let mut t = term(3);
+        t.fixed_length = true;
+        let (s, _) = Driver::new(t)
+            .run(&mut NoisyGd { lr: 0.1, blow_up_at: None }, &mut ctx)
+            .unwrap();
+        assert_eq!(s.status, Status::Finished);
+        assert_eq!(s.counts.get("grad"), 3);
+    }
+}
