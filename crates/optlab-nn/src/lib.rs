@@ -3,7 +3,11 @@
 
 pub mod adamw;
 pub mod lion;
+pub mod methods;
+pub mod mlp;
 pub mod real;
+pub mod train;
 
 pub use adamw::{AdamWConfig, AdamWState};
 pub use lion::{LionConfig, LionState};
+pub use methods::methods;

@@ -1,1 +1,3 @@
-pub fn _placeholder() {}
+//! Test problems with known answers, embedded datasets, loaders and derivative checkers.
+
+pub mod data;
