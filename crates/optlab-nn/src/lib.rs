@@ -2,6 +2,7 @@
 //! slices, and burn-based models and training loops.
 
 pub mod adamw;
+pub mod kernels_bench;
 pub mod lion;
 pub mod methods;
 pub mod mlp;

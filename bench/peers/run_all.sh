@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Optional peer benchmarks: set up the pinned venv, then write
+#   bench/out/peers/grn_scipy.json   (scipy Newton-CG / trust-exact / L-BFGS-B on logistic regression)
+#   bench/out/peers/mlp_optax.json   (jax+optax MLP training throughput, one CPU thread)
+# `optlab bench` reads these files when they exist. Nothing here is needed by the Rust tests.
+#
+# Usage: bash bench/peers/run_all.sh [--fixtures]
+#   --fixtures  also regenerate the golden fixtures checked into the repository:
+#               crates/optlab-classic/tests/fixtures/logreg_breast_cancer.json and
+#               crates/optlab-nn/tests/fixtures/lion_optax.json
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+PY="$HERE/.venv/bin/python"
+OUT="$ROOT/bench/out/peers"
+
+FIXTURES=0
+for arg in "$@"; do
+  case "$arg" in
+    --fixtures) FIXTURES=1 ;;
+    *) echo "run_all.sh: unknown argument $arg" >&2; exit 2 ;;
+  esac
+done
+
+bash "$HERE/setup_venv.sh"
+mkdir -p "$OUT"
+
+GRN_ARGS=(--out "$OUT/grn_scipy.json")
+if [[ "$FIXTURES" == 1 ]]; then
+  GRN_ARGS+=(--fixture)
+  "$PY" "$ROOT/crates/optlab-nn/tests/fixtures/gen_lion.py"
+fi
+"$PY" "$HERE/grn_scipy.py" "${GRN_ARGS[@]}"
+"$PY" "$HERE/mlp_optax.py" --out "$OUT/mlp_optax.json"
+echo "run_all: wrote $(ls "$OUT"/*.json | tr '\n' ' ')"

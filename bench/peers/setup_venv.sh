@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Create bench/peers/.venv with the pinned Python peers used by optlab's optional
+# fixture generators and peer benchmarks (jax/optax, numpy, scipy).
+#
+# Idempotent: if the venv exists and the pinned packages import with the pinned
+# versions, nothing is done. Otherwise the venv is (re)created and the pins installed.
+# Only PyPI is used. The Rust build and tests never need any of this.
+#
+# Usage: bash bench/peers/setup_venv.sh            (from anywhere)
+#        FORCE=1 bash bench/peers/setup_venv.sh    (recreate from scratch)
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+VENV="$HERE/.venv"
+
+# Exact pins (the versions these fixtures and benchmarks were produced with).
+PINS=(
+  "jax[cpu]==0.10.2"
+  "jaxlib==0.10.2"
+  "optax==0.2.8"
+  "numpy==2.4.6"
+  "scipy==1.17.1"
+  "ml_dtypes==0.6.0"
+  "opt_einsum==3.4.0"
+  "absl-py==2.5.1"
+)
+
+# The import check: every pinned distribution at its pinned version.
+CHECK='
+import importlib.metadata as md, sys
+want = {"jax": "0.10.2", "jaxlib": "0.10.2", "optax": "0.2.8", "numpy": "2.4.6",
+        "scipy": "1.17.1", "ml_dtypes": "0.6.0", "opt_einsum": "3.4.0", "absl-py": "2.5.1"}
+import jax, jaxlib, optax, numpy, scipy, scipy.optimize  # noqa: F401
+bad = {k: md.version(k) for k in want if md.version(k) != want[k]}
+if sys.version_info[:2] != (3, 11):
+    bad["python"] = sys.version
+if bad:
+    print("version mismatch:", bad); sys.exit(1)
+'
+
+if [[ "${FORCE:-0}" != "1" && -x "$VENV/bin/python" ]]; then
+  if "$VENV/bin/python" -c "$CHECK" >/dev/null 2>&1; then
+    echo "setup_venv: $VENV already set up (pins verified); nothing to do."
+    exit 0
+  fi
+  echo "setup_venv: existing venv fails the pin check; recreating it."
+fi
+
+# Pick a Python 3.11 interpreter.
+PY=""
+if command -v python3 >/dev/null 2>&1 && \
+   python3 -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' 2>/dev/null; then
+  # resolve shims (e.g. pyenv) to the real interpreter
+  PY="$(python3 -c 'import sys; print(sys.executable)')"
+elif [[ -x /root/.pyenv/versions/3.11.7/bin/python3 ]]; then
+  PY=/root/.pyenv/versions/3.11.7/bin/python3
+else
+  echo "setup_venv: no Python 3.11 found (tried python3 and /root/.pyenv/versions/3.11.7/bin/python3)" >&2
+  exit 1
+fi
+echo "setup_venv: using $PY ($("$PY" --version 2>&1))"
+
+rm -rf "$VENV"
+"$PY" -m venv "$VENV"
+"$VENV/bin/python" -m pip install --disable-pip-version-check -q --upgrade pip
+"$VENV/bin/python" -m pip install --disable-pip-version-check -q "${PINS[@]}"
+"$VENV/bin/python" -c "$CHECK"
+echo "setup_venv: done:"
+"$VENV/bin/python" -m pip freeze --disable-pip-version-check

@@ -1,0 +1,142 @@
+//! The Lion step benchmark: our fused pass vs burn's built-in Lion and AdamW, against the
+//! memory-traffic bound measured in the same run.
+//!
+//! The bound: a Lion step must read p, g, m and write p, m (20 bytes per f32 parameter). The
+//! bandwidth is that of a fused triad-like pass (`a = b + s * c`, 12 bytes per element) over
+//! buffers of the same size, measured here; `memcpy` under-measures streaming bandwidth.
+
+use crate::adamw::{AdamWConfig, AdamWState};
+use crate::lion::lion_step;
+use burn::Tensor;
+use burn::optim::{AdamWConfig as BurnAdamWConfig, LionConfig as BurnLionConfig, Optimizer};
+use burn::tensor::{Device, TensorData};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// Milliseconds per step (median over repetitions).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KernelBench {
+    /// Parameters.
+    pub n: usize,
+    /// Repetitions per measurement.
+    pub reps: usize,
+    /// Threads of the rayon pool the measurement ran in.
+    pub threads: usize,
+    /// Our fused Lion.
+    pub ours_lion_ms: f64,
+    /// Our fused AdamW.
+    pub ours_adamw_ms: f64,
+    /// burn 0.22.1 `Lion` (chain of tensor ops).
+    pub burn_lion_ms: f64,
+    /// burn 0.22.1 `AdamW`.
+    pub burn_adamw_ms: f64,
+    /// The triad pass.
+    pub triad_ms: f64,
+    /// Bandwidth of the triad pass, GB/s.
+    pub triad_gbs: f64,
+    /// Lion's 20 bytes/parameter at that bandwidth.
+    pub lion_bound_ms: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn time_ms(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    median(
+        (0..reps.max(1))
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect(),
+    )
+}
+
+fn triad(a: &mut [f32], b: &[f32], c: &[f32], s: f32) {
+    for ((a, b), c) in a.iter_mut().zip(b).zip(c) {
+        *a = *b + s * *c;
+    }
+}
+
+/// Run the benchmark on `n` parameters with `reps` repetitions, on the current rayon pool.
+pub fn lion_kernel_bench(n: usize, reps: usize) -> KernelBench {
+    let g: Vec<f32> = (0..n).map(|i| ((i % 1013) as f32 - 506.0) * 1e-3).collect();
+    let mut p: Vec<f32> = (0..n).map(|i| ((i % 997) as f32) * 1e-3).collect();
+    let mut m = vec![0.0f32; n];
+    let ours_lion_ms = time_ms(reps, || {
+        lion_step(&mut p, &g, &mut m, 1e-4, 0.9, 0.99, 0.1);
+    });
+    std::hint::black_box(&p);
+
+    let mut params = vec![p.clone()];
+    let grads = vec![g.clone()];
+    let mut st = AdamWState::<f32>::new(&[n]);
+    let cfg = AdamWConfig::default();
+    let ours_adamw_ms = time_ms(reps, || {
+        let _ = st.step(&cfg, 1e-3, &mut params, &grads, &[true]);
+    });
+    drop(params);
+
+    let mut a = vec![0.0f32; n];
+    let c = m.clone();
+    let triad_ms = time_ms(reps, || triad(&mut a, &g, &c, 0.5));
+    std::hint::black_box(&a);
+    let triad_gbs = 12.0 * n as f64 / (triad_ms * 1e-3) / 1e9;
+    let lion_bound_ms = 20.0 * n as f64 / (triad_gbs * 1e9) * 1e3;
+    drop(a);
+
+    let device = Device::flex();
+    let gt = Tensor::<1>::from_data(TensorData::new(g.clone(), [n]), &device);
+    let lion = BurnLionConfig::new()
+        .with_beta_1(0.9)
+        .with_beta_2(0.99)
+        .with_weight_decay(0.1)
+        .build();
+    let mut pt = Tensor::<1>::from_data(TensorData::new(p.clone(), [n]), &device);
+    let (next, mut state) = lion.step(1e-4, pt, gt.clone(), None);
+    pt = next;
+    let mut times = Vec::new();
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        let (next, s) = lion.step(1e-4, pt, gt.clone(), state);
+        // Force completion of the lazy/async work, if any, before stopping the clock.
+        let _ = next.clone().slice([0..1]).into_data();
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+        pt = next;
+        state = s;
+    }
+    let burn_lion_ms = median(times);
+    drop((pt, state));
+
+    let adamw = BurnAdamWConfig::new().with_weight_decay(1e-4).build();
+    let mut pt = Tensor::<1>::from_data(TensorData::new(p, [n]), &device);
+    let (next, mut state) = adamw.step(1e-3, pt, gt.clone(), None);
+    pt = next;
+    let mut times = Vec::new();
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        let (next, s) = adamw.step(1e-3, pt, gt.clone(), state);
+        let _ = next.clone().slice([0..1]).into_data();
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+        pt = next;
+        state = s;
+    }
+    let burn_adamw_ms = median(times);
+
+    KernelBench {
+        n,
+        reps,
+        threads: rayon::current_num_threads(),
+        ours_lion_ms,
+        ours_adamw_ms,
+        burn_lion_ms,
+        burn_adamw_ms,
+        triad_ms,
+        triad_gbs,
+        lion_bound_ms,
+    }
+}
