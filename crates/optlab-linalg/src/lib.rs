@@ -1,1 +1,167 @@
-pub fn _placeholder() {}
+//! optlab's linear algebra: the only crate that touches faer directly.
+//!
+//! What the methods share: SPD solves by Cholesky that report (rather than panic on) a matrix
+//! that is not positive definite, a metric `B` with its dual norm `||g||_* = (g^T B^-1 g)^1/2`
+//! factored once, and the faer parallelism for a thread count.
+
+pub use faer;
+use faer::linalg::solvers::Solve;
+use faer::{Mat, Par, Side};
+
+/// A matrix that is not (numerically) symmetric positive definite.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("matrix is not positive definite")]
+pub struct NotPositiveDefinite;
+
+/// The faer parallelism for `threads` threads (sequential for 1).
+pub fn par(threads: usize) -> Par {
+    if threads <= 1 { Par::Seq } else { Par::rayon(threads) }
+}
+
+/// Set faer's global parallelism for this process (faer's decompositions read it).
+pub fn set_threads(threads: usize) {
+    faer::set_global_parallelism(par(threads));
+}
+
+/// A Cholesky factorization `A = L L^T`.
+#[derive(Debug)]
+pub struct Cholesky(faer::linalg::solvers::Llt<f64>);
+
+impl Cholesky {
+    /// Factor a symmetric matrix (only the lower triangle is read).
+    pub fn new(a: &Mat<f64>) -> Result<Self, NotPositiveDefinite> {
+        if a.nrows() != a.ncols() {
+            return Err(NotPositiveDefinite);
+        }
+        a.llt(Side::Lower).map(Cholesky).map_err(|_| NotPositiveDefinite)
+    }
+
+    /// Solve `A x = b`.
+    pub fn solve(&self, b: &[f64]) -> Vec<f64> {
+        let mut rhs = Mat::from_fn(b.len(), 1, |i, _| b[i]);
+        self.0.solve_in_place(&mut rhs);
+        (0..b.len()).map(|i| rhs[(i, 0)]).collect()
+    }
+}
+
+/// The metric `B` defining `||h|| = <Bh, h>^1/2` and the dual norm.
+#[derive(Debug)]
+pub enum Metric {
+    /// `B = I`.
+    Identity,
+    /// A general SPD `B`, factored once.
+    Spd {
+        /// The matrix.
+        b: Mat<f64>,
+        /// Its Cholesky factor.
+        chol: Cholesky,
+    },
+}
+
+impl Metric {
+    /// Factor `b`.
+    pub fn spd(b: Mat<f64>) -> Result<Self, NotPositiveDefinite> {
+        let chol = Cholesky::new(&b)?;
+        Ok(Metric::Spd { b, chol })
+    }
+
+    /// `||g||_* = (g^T B^-1 g)^1/2`.
+    pub fn dual_norm(&self, g: &[f64]) -> f64 {
+        match self {
+            Metric::Identity => norm2(g),
+            Metric::Spd { chol, .. } => {
+                let s = chol.solve(g);
+                dot(g, &s).max(0.0).sqrt()
+            }
+        }
+    }
+
+    /// `B^-1 g`.
+    pub fn inverse_apply(&self, g: &[f64]) -> Vec<f64> {
+        match self {
+            Metric::Identity => g.to_vec(),
+            Metric::Spd { chol, .. } => chol.solve(g),
+        }
+    }
+
+    /// `H + lambda B` as a new matrix.
+    pub fn regularize(&self, h: &Mat<f64>, lambda: f64) -> Mat<f64> {
+        let mut m = h.clone();
+        match self {
+            Metric::Identity => {
+                for i in 0..m.nrows() {
+                    m[(i, i)] += lambda;
+                }
+            }
+            Metric::Spd { b, .. } => {
+                for j in 0..m.ncols() {
+                    for i in 0..m.nrows() {
+                        m[(i, j)] += lambda * b[(i, j)];
+                    }
+                }
+            }
+        }
+        m
+    }
+}
+
+/// Euclidean norm.
+pub fn norm2(x: &[f64]) -> f64 {
+    dot(x, x).sqrt()
+}
+
+/// Inner product.
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Sherman–Morrison solve of `(alpha v v^T + lambda I) x = b` for `lambda > 0`,
+/// `alpha >= 0` (the rank-one "Fisher term" path of the GRN paper's code).
+pub fn rank_one_solve(alpha: f64, v: &[f64], lambda: f64, b: &[f64]) -> Vec<f64> {
+    let vb = dot(v, b);
+    let vv = dot(v, v);
+    let coef = alpha * vb / (lambda * (lambda + alpha * vv));
+    b.iter().zip(v).map(|(bi, vi)| bi / lambda - coef * vi).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spd3() -> Mat<f64> {
+        Mat::from_fn(3, 3, |i, j| if i == j { 4.0 } else { 1.0 / (1.0 + (i + j) as f64) })
+    }
+
+    #[test]
+    fn cholesky_solves_and_rejects_indefinite() {
+        let a = spd3();
+        let x = Cholesky::new(&a).unwrap().solve(&[1.0, 2.0, 3.0]);
+        for i in 0..3 {
+            let r: f64 = (0..3).map(|j| a[(i, j)] * x[j]).sum();
+            assert!((r - [1.0, 2.0, 3.0][i]).abs() < 1e-13);
+        }
+        let bad = Mat::from_fn(2, 2, |i, j| if i == j { 1.0 } else { 2.0 });
+        assert_eq!(Cholesky::new(&bad).unwrap_err(), NotPositiveDefinite);
+    }
+
+    #[test]
+    fn dual_norm_of_identity_and_spd() {
+        assert!((Metric::Identity.dual_norm(&[3.0, 4.0]) - 5.0).abs() < 1e-15);
+        let b = Mat::from_fn(2, 2, |i, j| if i == j { 4.0 } else { 0.0 });
+        let m = Metric::spd(b).unwrap();
+        assert!((m.dual_norm(&[2.0, 2.0]) - 2.0f64.sqrt()).abs() < 1e-15);
+    }
+
+    #[test]
+    fn sherman_morrison_equals_cholesky() {
+        let v = [0.3, -1.2, 2.0, 0.5];
+        let (alpha, lambda) = (2.5, 0.7);
+        let a = Mat::from_fn(4, 4, |i, j| alpha * v[i] * v[j] + if i == j { lambda } else { 0.0 });
+        let b = [1.0, -2.0, 0.5, 3.0];
+        let x1 = rank_one_solve(alpha, &v, lambda, &b);
+        let x2 = Cholesky::new(&a).unwrap().solve(&b);
+        for (p, q) in x1.iter().zip(&x2) {
+            assert!((p - q).abs() < 1e-10);
+        }
+    }
+}
