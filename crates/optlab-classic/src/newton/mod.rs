@@ -1,0 +1,8 @@
+//! Second-order methods for smooth problems: gradient-regularized Newton and its baselines.
+
+pub mod baselines;
+pub mod common;
+pub mod grn;
+
+pub use baselines::{Baseline, GdConfig, NewtonLsConfig, SuperNewtonConfig};
+pub use grn::{Grn, GrnConfig};
