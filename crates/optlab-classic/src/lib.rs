@@ -17,28 +17,36 @@ fn run_grn(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
     let cfg: GrnConfig = from_table("config", &spec.config)?;
     cfg.validate()?;
     let mut solver = Grn::new(cfg, problem(spec, ctx)?)?;
-    Ok(Driver::new(cfg.stopping().termination()).run(&mut solver, ctx)?.0)
+    Ok(Driver::new(cfg.stopping().termination())
+        .run(&mut solver, ctx)?
+        .0)
 }
 
 fn run_gd(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
     let cfg: GdConfig = from_table("config", &spec.config)?;
     cfg.validate()?;
     let mut solver = Baseline::gd(cfg, problem(spec, ctx)?)?;
-    Ok(Driver::new(cfg.stopping().termination()).run(&mut solver, ctx)?.0)
+    Ok(Driver::new(cfg.stopping().termination())
+        .run(&mut solver, ctx)?
+        .0)
 }
 
 fn run_super_newton(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
     let cfg: SuperNewtonConfig = from_table("config", &spec.config)?;
     cfg.validate()?;
     let mut solver = Baseline::super_newton(cfg, problem(spec, ctx)?)?;
-    Ok(Driver::new(cfg.stopping().termination()).run(&mut solver, ctx)?.0)
+    Ok(Driver::new(cfg.stopping().termination())
+        .run(&mut solver, ctx)?
+        .0)
 }
 
 fn run_newton_ls(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
     let cfg: NewtonLsConfig = from_table("config", &spec.config)?;
     cfg.validate()?;
     let mut solver = Baseline::newton_ls(cfg, problem(spec, ctx)?)?;
-    Ok(Driver::new(cfg.stopping().termination()).run(&mut solver, ctx)?.0)
+    Ok(Driver::new(cfg.stopping().termination())
+        .run(&mut solver, ctx)?
+        .0)
 }
 
 fn commented<T: serde::Serialize>(cfg: &T, notes: &[(&str, &str)]) -> String {
@@ -59,7 +67,10 @@ fn commented<T: serde::Serialize>(cfg: &T, notes: &[(&str, &str)]) -> String {
 
 const STOP_NOTES: [(&str, &str); 4] = [
     ("grad_tol", "stop when ||grad f||_2 <= grad_tol"),
-    ("f_tol", "stop when f - f* <= f_tol, if f* is known (0: off)"),
+    (
+        "f_tol",
+        "stop when f - f* <= f_tol, if f* is known (0: off)",
+    ),
     ("max_iters", "iteration limit"),
     ("max_time_s", "wall-time limit in seconds (0: none)"),
 ];
@@ -67,18 +78,30 @@ const STOP_NOTES: [(&str, &str); 4] = [
 fn describe_grn() -> String {
     let mut notes = vec![
         ("hessian", "exact | gauss-newton | fisher | bohning"),
-        ("gamma0", "initial gradient-normalized smoothness estimate (Alg. 1)"),
+        (
+            "gamma0",
+            "initial gradient-normalized smoothness estimate (Alg. 1)",
+        ),
         ("gamma_min", "floor after an accepted step"),
         ("eps", "lambda = ||g||_* / (gamma + eps)"),
-        ("max_trials", "rejected trials before status Stalled (official code: 40)"),
-        ("use_metric", "use the problem's metric B (LogSumExp) instead of I"),
+        (
+            "max_trials",
+            "rejected trials before status Stalled (official code: 40)",
+        ),
+        (
+            "use_metric",
+            "use the problem's metric B (LogSumExp) instead of I",
+        ),
     ];
     notes.extend(STOP_NOTES);
     commented(&GrnConfig::default(), &notes)
 }
 
 fn describe_gd() -> String {
-    let mut notes = vec![("l0", "initial Lipschitz estimate; doubled on reject, halved on accept")];
+    let mut notes = vec![(
+        "l0",
+        "initial Lipschitz estimate; doubled on reject, halved on accept",
+    )];
     notes.extend(STOP_NOTES);
     commented(&GdConfig::default(), &notes)
 }

@@ -48,7 +48,10 @@ fn resume_equals_no_resume(info: &MethodInfo, spec: &RunSpec) -> Result<String, 
     let mut ctx = RunContext::new(spec.seed);
     let full = crate::run_in_pool(info, spec, &mut ctx).map_err(|e| format!("{e:#}"))?;
     if full.iterations < 2 {
-        return Ok(format!("run too short to interrupt ({} steps)", full.iterations));
+        return Ok(format!(
+            "run too short to interrupt ({} steps)",
+            full.iterations
+        ));
     }
     let stop = full.iterations / 2;
     let cps = MemoryCheckpoints::new();
@@ -57,7 +60,10 @@ fn resume_equals_no_resume(info: &MethodInfo, spec: &RunSpec) -> Result<String, 
         .with_cancel_after(Some(stop));
     let part = crate::run_in_pool(info, spec, &mut ctx).map_err(|e| format!("{e:#}"))?;
     if part.status != Status::Cancelled {
-        return Err(format!("expected a cancelled run, got {}", part.status.label()));
+        return Err(format!(
+            "expected a cancelled run, got {}",
+            part.status.label()
+        ));
     }
     let (_, bytes) = cps.latest().ok_or("no checkpoint was written on cancel")?;
     let mut ctx = RunContext::new(spec.seed).with_resume(bytes);
@@ -74,16 +80,28 @@ fn resume_equals_no_resume(info: &MethodInfo, spec: &RunSpec) -> Result<String, 
     } else {
         Err(format!(
             "resumed {} steps f={:?} {:?} vs uninterrupted {} steps f={:?} {:?}",
-            resumed.iterations, resumed.final_value, resumed.counts, full.iterations, full.final_value, full.counts
+            resumed.iterations,
+            resumed.final_value,
+            resumed.counts,
+            full.iterations,
+            full.final_value,
+            full.counts
         ))
     }
 }
 
 fn deterministic(info: &MethodInfo, spec: &RunSpec) -> Result<String, String> {
-    let a = crate::run_in_pool(info, spec, &mut RunContext::new(spec.seed)).map_err(|e| format!("{e:#}"))?;
-    let b = crate::run_in_pool(info, spec, &mut RunContext::new(spec.seed)).map_err(|e| format!("{e:#}"))?;
-    if a.final_value.map(f64::to_bits) == b.final_value.map(f64::to_bits) && a.iterations == b.iterations {
-        Ok(format!("two runs with seed {} agree bit for bit", spec.seed))
+    let a = crate::run_in_pool(info, spec, &mut RunContext::new(spec.seed))
+        .map_err(|e| format!("{e:#}"))?;
+    let b = crate::run_in_pool(info, spec, &mut RunContext::new(spec.seed))
+        .map_err(|e| format!("{e:#}"))?;
+    if a.final_value.map(f64::to_bits) == b.final_value.map(f64::to_bits)
+        && a.iterations == b.iterations
+    {
+        Ok(format!(
+            "two runs with seed {} agree bit for bit",
+            spec.seed
+        ))
     } else {
         Err(format!("{:?} vs {:?}", a.final_value, b.final_value))
     }
@@ -91,9 +109,12 @@ fn deterministic(info: &MethodInfo, spec: &RunSpec) -> Result<String, String> {
 
 fn rejects_bad_config(info: &MethodInfo, spec: &RunSpec) -> Result<String, String> {
     let mut bad = spec.clone();
-    bad.config.insert("no_such_option".into(), toml::Value::Integer(1));
+    bad.config
+        .insert("no_such_option".into(), toml::Value::Integer(1));
     match crate::run_in_pool(info, &bad, &mut RunContext::new(0)) {
-        Err(e) if format!("{e:#}").contains("no_such_option") => Ok("unknown key named in the error".into()),
+        Err(e) if format!("{e:#}").contains("no_such_option") => {
+            Ok("unknown key named in the error".into())
+        }
         Err(e) => Err(format!("error does not name the key: {e:#}")),
         Ok(_) => Err("an unknown config key was accepted".into()),
     }
@@ -102,17 +123,35 @@ fn rejects_bad_config(info: &MethodInfo, spec: &RunSpec) -> Result<String, Strin
 fn method_specific(info: &MethodInfo, t: &mut Tally) {
     if info.name == "lion" {
         // dl-optimizers.md §1.7 (verified with optax 0.2.8).
-        let want = [0.987012989, -2.004015988, 0.4985014995, -0.00999001, -0.02997001];
-        let g = [[0.3, -0.1, 0.0, 2.0, 10.0], [-0.2, 0.4, 0.0, -1.0, -0.85], [0.1, 0.1, 0.0, 0.5, 0.0]];
+        let want = [
+            0.987012989,
+            -2.004015988,
+            0.4985014995,
+            -0.00999001,
+            -0.02997001,
+        ];
+        let g = [
+            [0.3, -0.1, 0.0, 2.0, 10.0],
+            [-0.2, 0.4, 0.0, -1.0, -0.85],
+            [0.1, 0.1, 0.0, 0.5, 0.0],
+        ];
         let mut p: Vec<f64> = vec![1.0, -2.0, 0.5, 0.0, 0.0];
         let mut m = vec![0.0; 5];
         for gi in &g {
             optlab_nn::lion::lion_step(&mut p, gi, &mut m, 1e-2, 0.9, 0.99, 0.1);
         }
-        let err = p.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        let err = p
+            .iter()
+            .zip(want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
         t.check(
             "golden: optax 3-step example",
-            if err < 1e-9 { Ok(format!("max error {err:.1e}")) } else { Err(format!("{p:?}")) },
+            if err < 1e-9 {
+                Ok(format!("max error {err:.1e}"))
+            } else {
+                Err(format!("{p:?}"))
+            },
         );
     }
 }
@@ -120,7 +159,10 @@ fn method_specific(info: &MethodInfo, t: &mut Tally) {
 /// `optlab check`.
 pub fn cmd_check(method: &str) -> Result<i32> {
     let info = crate::find(method)?;
-    let mut t = Tally { passed: 0, failed: 0 };
+    let mut t = Tally {
+        passed: 0,
+        failed: 0,
+    };
     method_specific(&info, &mut t);
     for problem in info.problems {
         let spec = match small(&info, problem) {
@@ -130,9 +172,18 @@ pub fn cmd_check(method: &str) -> Result<i32> {
                 continue;
             }
         };
-        t.check(&format!("{problem}: resume = no resume"), resume_equals_no_resume(&info, &spec));
-        t.check(&format!("{problem}: deterministic"), deterministic(&info, &spec));
-        t.check(&format!("{problem}: unknown config key"), rejects_bad_config(&info, &spec));
+        t.check(
+            &format!("{problem}: resume = no resume"),
+            resume_equals_no_resume(&info, &spec),
+        );
+        t.check(
+            &format!("{problem}: deterministic"),
+            deterministic(&info, &spec),
+        );
+        t.check(
+            &format!("{problem}: unknown config key"),
+            rejects_bad_config(&info, &spec),
+        );
     }
     println!("{} passed, {} failed", t.passed, t.failed);
     Ok(if t.failed == 0 { 0 } else { 1 })

@@ -20,7 +20,11 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 #[derive(Parser)]
-#[command(name = "optlab", version, about = "Recent optimization methods for machine learning, tested and benchmarked")]
+#[command(
+    name = "optlab",
+    version,
+    about = "Recent optimization methods for machine learning, tested and benchmarked"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -144,17 +148,7 @@ pub fn find(name: &str) -> Result<MethodInfo> {
 }
 
 fn git_commit() -> String {
-    option_env!("OPTLAB_GIT_COMMIT")
-        .map(str::to_string)
-        .or_else(|| {
-            std::process::Command::new("git")
-                .args(["rev-parse", "HEAD"])
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
+    std::env::var("OPTLAB_GIT_COMMIT").unwrap_or_else(|_| env!("OPTLAB_BUILD_COMMIT").to_string())
 }
 
 /// Short commit hash for reports.
@@ -276,7 +270,12 @@ fn cmd_run(
     Ok(outcome.summary.status.exit_code())
 }
 
-fn cmd_resume(run_dir: &Path, json: bool, progress: bool, cancel_after: Option<u64>) -> Result<i32> {
+fn cmd_resume(
+    run_dir: &Path,
+    json: bool,
+    progress: bool,
+    cancel_after: Option<u64>,
+) -> Result<i32> {
     let dir = RunDir::open(run_dir)?;
     let spec = dir.read_spec()?;
     let info = find(&spec.method)?;
@@ -285,9 +284,9 @@ fn cmd_resume(run_dir: &Path, json: bool, progress: bool, cancel_after: Option<u
     };
     dir.truncate_metrics_after(step)?;
     let mut manifest = dir.read_manifest()?;
-    manifest
-        .resumed_at
-        .push(optlab_report::fsutil::utc_rfc3339(std::time::SystemTime::now()));
+    manifest.resumed_at.push(optlab_report::fsutil::utc_rfc3339(
+        std::time::SystemTime::now(),
+    ));
     dir.write_manifest(&manifest)?;
     eprintln!("resuming {} from step {step}", run_dir.display());
     let outcome = execute(
@@ -352,7 +351,15 @@ fn real_main() -> Result<i32> {
                 seed,
                 threads,
             };
-            cmd_run(&method, &args, &out, json, !no_progress, checkpoint_every, cancel_after)
+            cmd_run(
+                &method,
+                &args,
+                &out,
+                json,
+                !no_progress,
+                checkpoint_every,
+                cancel_after,
+            )
         }
         Command::Resume {
             run_dir,
@@ -360,7 +367,9 @@ fn real_main() -> Result<i32> {
             no_progress,
             cancel_after,
         } => cmd_resume(&run_dir, json, !no_progress, cancel_after),
-        Command::Report { run_dirs, csv, out } => report::cmd_report(&run_dirs, csv, out.as_deref()),
+        Command::Report { run_dirs, csv, out } => {
+            report::cmd_report(&run_dirs, csv, out.as_deref())
+        }
         Command::Bench {
             suite,
             only,

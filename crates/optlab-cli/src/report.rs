@@ -28,7 +28,11 @@ fn series(name: &str, rows: &[Metrics], x: &str, y: &str) -> Series {
     let pts = rows
         .iter()
         .filter_map(|r| {
-            let xv = if x == "step" { Some(r.step as f64) } else { r.get(x) };
+            let xv = if x == "step" {
+                Some(r.step as f64)
+            } else {
+                r.get(x)
+            };
             Some((xv?, r.get(y)?))
         })
         .collect();
@@ -36,7 +40,11 @@ fn series(name: &str, rows: &[Metrics], x: &str, y: &str) -> Series {
 }
 
 /// Plots of several named runs: y vs step, vs oracle calls, vs wall time.
-pub fn overlay_plots(runs: &[(String, Vec<Metrics>)], title: &str, dir: &Path) -> Result<Vec<PathBuf>> {
+pub fn overlay_plots(
+    runs: &[(String, Vec<Metrics>)],
+    title: &str,
+    dir: &Path,
+) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let all: Vec<Metrics> = runs.iter().flat_map(|r| r.1.iter().cloned()).collect();
     let y = objective_column(&all);
@@ -50,13 +58,18 @@ pub fn overlay_plots(runs: &[(String, Vec<Metrics>)], title: &str, dir: &Path) -
         let plot = LinePlot {
             title: format!("{title}: {y} vs {xlabel}"),
             x_label: xlabel.to_string(),
-            y_label: if y == "gap" { "f - f*".into() } else { y.to_string() },
+            y_label: if y == "gap" {
+                "f - f*".into()
+            } else {
+                y.to_string()
+            },
             log_x: false,
             log_y,
             series: runs.iter().map(|(n, rows)| series(n, rows, x, y)).collect(),
         };
         let path = dir.join(format!("{y}_vs_{x}.svg"));
-        std::fs::write(&path, plot.render()).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(&path, plot.render())
+            .with_context(|| format!("cannot write {}", path.display()))?;
         written.push(path);
     }
     for extra in ["test_acc", "grad_norm"] {
@@ -67,7 +80,10 @@ pub fn overlay_plots(runs: &[(String, Vec<Metrics>)], title: &str, dir: &Path) -
                 y_label: extra.into(),
                 log_x: false,
                 log_y: extra == "grad_norm",
-                series: runs.iter().map(|(n, rows)| series(n, rows, "step", extra)).collect(),
+                series: runs
+                    .iter()
+                    .map(|(n, rows)| series(n, rows, "step", extra))
+                    .collect(),
             };
             let path = dir.join(format!("{extra}_vs_step.svg"));
             std::fs::write(&path, plot.render())?;
@@ -78,7 +94,10 @@ pub fn overlay_plots(runs: &[(String, Vec<Metrics>)], title: &str, dir: &Path) -
 }
 
 fn write_csv(dir: &RunDir, rows: &[Metrics]) -> Result<PathBuf> {
-    let cols: BTreeSet<&str> = rows.iter().flat_map(|r| r.values.keys().map(String::as_str)).collect();
+    let cols: BTreeSet<&str> = rows
+        .iter()
+        .flat_map(|r| r.values.keys().map(String::as_str))
+        .collect();
     let mut out = String::from("step");
     for c in &cols {
         out.push(',');
@@ -103,7 +122,14 @@ fn write_csv(dir: &RunDir, rows: &[Metrics]) -> Result<PathBuf> {
 /// `optlab report`.
 pub fn cmd_report(run_dirs: &[PathBuf], csv: bool, out: Option<&Path>) -> Result<i32> {
     let mut table = MarkdownTable::new(&[
-        "run", "method", "problem", "status", "iterations", "final value", "wall time (s)", "oracle calls",
+        "run",
+        "method",
+        "problem",
+        "status",
+        "iterations",
+        "final value",
+        "wall time (s)",
+        "oracle calls",
     ]);
     let mut runs = Vec::new();
     for p in run_dirs {
@@ -130,9 +156,18 @@ pub fn cmd_report(run_dirs: &[PathBuf], csv: bool, out: Option<&Path>) -> Result
                     .collect::<Vec<_>>()
                     .join(" "),
             ]),
-            Err(_) => table.row(&[name.clone(), String::new(), String::new(), "no summary (running or crashed)".into()]),
+            Err(_) => table.row(&[
+                name.clone(),
+                String::new(),
+                String::new(),
+                "no summary (running or crashed)".into(),
+            ]),
         }
-        let plots = overlay_plots(&[(name.clone(), rows.clone())], &name, &dir.path().join("plots"))?;
+        let plots = overlay_plots(
+            &[(name.clone(), rows.clone())],
+            &name,
+            &dir.path().join("plots"),
+        )?;
         for p in plots {
             eprintln!("wrote {}", p.display());
         }

@@ -175,8 +175,14 @@ mod tests {
     #[test]
     fn set_parses_toml_values() {
         assert_eq!(parse_set("lr=1e-3").unwrap().1, toml::Value::Float(1e-3));
-        assert_eq!(parse_set("hessian=exact").unwrap().1, toml::Value::String("exact".into()));
-        assert_eq!(parse_set("n = 3").unwrap(), ("n".into(), toml::Value::Integer(3)));
+        assert_eq!(
+            parse_set("hessian=exact").unwrap().1,
+            toml::Value::String("exact".into())
+        );
+        assert_eq!(
+            parse_set("n = 3").unwrap(),
+            ("n".into(), toml::Value::Integer(3))
+        );
         assert!(parse_set("novalue").is_err());
         assert!(parse_set("=3").is_err());
     }
@@ -184,7 +190,11 @@ mod tests {
     #[test]
     fn dotted_keys_nest() {
         let mut t = toml::Table::new();
-        set_dotted(&mut t, "schedule.kind", toml::Value::String("cosine".into()));
+        set_dotted(
+            &mut t,
+            "schedule.kind",
+            toml::Value::String("cosine".into()),
+        );
         assert_eq!(t["schedule"]["kind"].as_str(), Some("cosine"));
     }
 }

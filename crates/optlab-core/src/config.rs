@@ -68,7 +68,10 @@ pub fn non_negative(field: &str, value: f64) -> Result<()> {
 /// `value` must lie in `[lo, hi)` (half-open, e.g. momentum coefficients).
 pub fn in_unit_interval(field: &str, value: f64) -> Result<()> {
     if !value.is_finite() || !(0.0..1.0).contains(&value) {
-        return Err(Error::config(field, format!("must be in [0, 1), got {value}")));
+        return Err(Error::config(
+            field,
+            format!("must be in [0, 1), got {value}"),
+        ));
     }
     Ok(())
 }

@@ -325,7 +325,13 @@ mod tests {
         let rec_full = MemoryRecorder::new();
         let mut ctx = RunContext::new(42).with_recorder(rec_full.clone());
         let (full, full_state) = Driver::new(term(20))
-            .run(&mut NoisyGd { lr: 0.3, blow_up_at: None }, &mut ctx)
+            .run(
+                &mut NoisyGd {
+                    lr: 0.3,
+                    blow_up_at: None,
+                },
+                &mut ctx,
+            )
             .unwrap();
         assert_eq!(full.status, Status::MaxIterations);
 
@@ -336,7 +342,13 @@ mod tests {
             .with_checkpoints(cps.clone(), 0)
             .with_cancel_after(Some(7));
         let (part, _) = Driver::new(term(20))
-            .run(&mut NoisyGd { lr: 0.3, blow_up_at: None }, &mut ctx)
+            .run(
+                &mut NoisyGd {
+                    lr: 0.3,
+                    blow_up_at: None,
+                },
+                &mut ctx,
+            )
             .unwrap();
         assert_eq!(part.status, Status::Cancelled);
         assert_eq!(part.iterations, 7);
@@ -348,7 +360,13 @@ mod tests {
             .with_recorder(rec_b.clone())
             .with_resume(bytes);
         let (resumed, resumed_state) = Driver::new(term(20))
-            .run(&mut NoisyGd { lr: 0.3, blow_up_at: None }, &mut ctx)
+            .run(
+                &mut NoisyGd {
+                    lr: 0.3,
+                    blow_up_at: None,
+                },
+                &mut ctx,
+            )
             .unwrap();
         assert_eq!(resumed.status, Status::MaxIterations);
         assert_eq!(resumed.iterations, 20);
@@ -367,13 +385,27 @@ mod tests {
             .with_recorder(rec.clone())
             .with_checkpoints(cps.clone(), 2);
         let (s, state) = Driver::new(term(50))
-            .run(&mut NoisyGd { lr: 0.1, blow_up_at: Some(5) }, &mut ctx)
+            .run(
+                &mut NoisyGd {
+                    lr: 0.1,
+                    blow_up_at: Some(5),
+                },
+                &mut ctx,
+            )
             .unwrap();
-        assert!(matches!(s.status, Status::NumericalFailure { .. }), "{:?}", s.status);
+        assert!(
+            matches!(s.status, Status::NumericalFailure { .. }),
+            "{:?}",
+            s.status
+        );
         assert_eq!(s.iterations, 4);
         assert!(state.x.is_finite());
         assert_eq!(state.k, 4);
-        assert_eq!(rec.rows().len(), 5, "rows for steps 0..=4, none for the bad step");
+        assert_eq!(
+            rec.rows().len(),
+            5,
+            "rows for steps 0..=4, none for the bad step"
+        );
         let (step, bytes) = cps.latest().unwrap();
         assert_eq!(step, 4);
         let cp: Checkpoint<St> = serde_json::from_slice(&bytes).unwrap();
@@ -386,7 +418,13 @@ mod tests {
         let mut t = term(3);
         t.fixed_length = true;
         let (s, _) = Driver::new(t)
-            .run(&mut NoisyGd { lr: 0.1, blow_up_at: None }, &mut ctx)
+            .run(
+                &mut NoisyGd {
+                    lr: 0.1,
+                    blow_up_at: None,
+                },
+                &mut ctx,
+            )
             .unwrap();
         assert_eq!(s.status, Status::Finished);
         assert_eq!(s.counts.get("grad"), 3);

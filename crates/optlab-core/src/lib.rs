@@ -26,7 +26,7 @@ pub use context::RunContext;
 pub use driver::{Driver, Solver, StepReport, Termination};
 pub use error::{Error, Result};
 pub use oracle::OracleCounts;
-pub use registry::{MethodInfo, RunSpec};
 pub use record::{MemoryRecorder, Metrics, Recorder};
+pub use registry::{MethodInfo, RunSpec};
 pub use status::Status;
 pub use summary::Summary;

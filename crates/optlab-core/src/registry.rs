@@ -48,7 +48,9 @@ pub struct MethodInfo {
 
 impl std::fmt::Debug for MethodInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MethodInfo").field("name", &self.name).finish()
+        f.debug_struct("MethodInfo")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -93,6 +95,9 @@ mod tests {
         assert!(e.contains("config") && e.contains("learning_rate"), "{e}");
         let t: toml::Table = toml::from_str("lr = 0.1").unwrap();
         assert_eq!(from_table::<C>("config", &t).unwrap(), C { lr: 0.1 });
-        assert_eq!(to_table(&C { lr: 0.5 }).unwrap(), toml::from_str("lr = 0.5").unwrap());
+        assert_eq!(
+            to_table(&C { lr: 0.5 }).unwrap(),
+            toml::from_str("lr = 0.5").unwrap()
+        );
     }
 }

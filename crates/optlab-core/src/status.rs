@@ -64,16 +64,30 @@ mod tests {
 
     #[test]
     fn exit_codes_follow_the_cli_contract() {
-        assert_eq!(Status::Converged { criterion: "x".into() }.exit_code(), 0);
+        assert_eq!(
+            Status::Converged {
+                criterion: "x".into()
+            }
+            .exit_code(),
+            0
+        );
         assert_eq!(Status::Finished.exit_code(), 0);
         assert_eq!(Status::MaxIterations.exit_code(), 3);
-        assert_eq!(Status::NumericalFailure { reason: "nan".into() }.exit_code(), 3);
+        assert_eq!(
+            Status::NumericalFailure {
+                reason: "nan".into()
+            }
+            .exit_code(),
+            3
+        );
         assert_eq!(Status::Cancelled.exit_code(), 130);
     }
 
     #[test]
     fn status_round_trips_through_json() {
-        let s = Status::Stalled { reason: "search exhausted".into() };
+        let s = Status::Stalled {
+            reason: "search exhausted".into(),
+        };
         let j = serde_json::to_string(&s).unwrap();
         assert_eq!(j, r#"{"kind":"stalled","reason":"search exhausted"}"#);
         assert_eq!(serde_json::from_str::<Status>(&j).unwrap(), s);

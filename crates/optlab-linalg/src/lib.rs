@@ -15,7 +15,11 @@ pub struct NotPositiveDefinite;
 
 /// The faer parallelism for `threads` threads (sequential for 1).
 pub fn par(threads: usize) -> Par {
-    if threads <= 1 { Par::Seq } else { Par::rayon(threads) }
+    if threads <= 1 {
+        Par::Seq
+    } else {
+        Par::rayon(threads)
+    }
 }
 
 /// Set faer's global parallelism for this process (faer's decompositions read it).
@@ -33,7 +37,9 @@ impl Cholesky {
         if a.nrows() != a.ncols() {
             return Err(NotPositiveDefinite);
         }
-        a.llt(Side::Lower).map(Cholesky).map_err(|_| NotPositiveDefinite)
+        a.llt(Side::Lower)
+            .map(Cholesky)
+            .map_err(|_| NotPositiveDefinite)
     }
 
     /// Solve `A x = b`.
@@ -121,7 +127,10 @@ pub fn rank_one_solve(alpha: f64, v: &[f64], lambda: f64, b: &[f64]) -> Vec<f64>
     let vb = dot(v, b);
     let vv = dot(v, v);
     let coef = alpha * vb / (lambda * (lambda + alpha * vv));
-    b.iter().zip(v).map(|(bi, vi)| bi / lambda - coef * vi).collect()
+    b.iter()
+        .zip(v)
+        .map(|(bi, vi)| bi / lambda - coef * vi)
+        .collect()
 }
 
 #[cfg(test)]
@@ -129,7 +138,13 @@ mod tests {
     use super::*;
 
     fn spd3() -> Mat<f64> {
-        Mat::from_fn(3, 3, |i, j| if i == j { 4.0 } else { 1.0 / (1.0 + (i + j) as f64) })
+        Mat::from_fn(3, 3, |i, j| {
+            if i == j {
+                4.0
+            } else {
+                1.0 / (1.0 + (i + j) as f64)
+            }
+        })
     }
 
     #[test]
@@ -156,7 +171,9 @@ mod tests {
     fn sherman_morrison_equals_cholesky() {
         let v = [0.3, -1.2, 2.0, 0.5];
         let (alpha, lambda) = (2.5, 0.7);
-        let a = Mat::from_fn(4, 4, |i, j| alpha * v[i] * v[j] + if i == j { lambda } else { 0.0 });
+        let a = Mat::from_fn(4, 4, |i, j| {
+            alpha * v[i] * v[j] + if i == j { lambda } else { 0.0 }
+        });
         let b = [1.0, -2.0, 0.5, 3.0];
         let x1 = rank_one_solve(alpha, &v, lambda, &b);
         let x2 = Cholesky::new(&a).unwrap().solve(&b);

@@ -148,10 +148,16 @@ mod tests {
     /// nu_hat = g^2, so u = g/(|g| + eps) + wd p and p1 = p - lr (sign(g) |g|/(|g|+eps) + wd p).
     #[test]
     fn first_step_by_hand() {
-        let cfg = AdamWConfig { lr: 0.1, eps: 1e-8, weight_decay: 0.01, ..Default::default() };
+        let cfg = AdamWConfig {
+            lr: 0.1,
+            eps: 1e-8,
+            weight_decay: 0.01,
+            ..Default::default()
+        };
         let mut st = AdamWState::<f64>::new(&[2]);
         let mut p = vec![vec![1.0, -2.0]];
-        st.step(&cfg, 0.1, &mut p, &[vec![0.5, -4.0]], &[true]).unwrap();
+        st.step(&cfg, 0.1, &mut p, &[vec![0.5, -4.0]], &[true])
+            .unwrap();
         let want0 = 1.0 - 0.1 * (0.5 / (0.5 + 1e-8) + 0.01 * 1.0);
         let want1 = -2.0 - 0.1 * (-4.0 / (4.0 + 1e-8) + 0.01 * -2.0);
         assert!((p[0][0] - want0).abs() < 1e-14, "{}", p[0][0]);

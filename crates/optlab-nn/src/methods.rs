@@ -223,7 +223,10 @@ fn run_adamw(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
 fn default_problem(name: &str) -> Result<toml::Table> {
     match name {
         "digits-mlp" => to_table(&DigitsMlp::default()),
-        other => Err(Error::config("problem.name", format!("unknown problem `{other}`"))),
+        other => Err(Error::config(
+            "problem.name",
+            format!("unknown problem `{other}`"),
+        )),
     }
 }
 
@@ -335,9 +338,14 @@ mod tests {
         assert_eq!(part.status, Status::Cancelled);
         let (_, bytes) = cps.latest().unwrap();
         let rec = MemoryRecorder::new();
-        let mut ctx = RunContext::new(5).with_resume(bytes).with_recorder(rec.clone());
+        let mut ctx = RunContext::new(5)
+            .with_resume(bytes)
+            .with_recorder(rec.clone());
         let resumed = train(o, l, &p, &mut ctx).unwrap();
-        assert_eq!(resumed.final_value.map(f64::to_bits), full.final_value.map(f64::to_bits));
+        assert_eq!(
+            resumed.final_value.map(f64::to_bits),
+            full.final_value.map(f64::to_bits)
+        );
         assert_eq!(resumed.extra["test_acc"], acc);
         let last_full = full_rec.rows().last().cloned().unwrap();
         let last_res = rec.rows().last().cloned().unwrap();
@@ -355,15 +363,25 @@ mod tests {
             problem: default_problem("digits-mlp").unwrap(),
         };
         spec.config.insert("lr".into(), toml::Value::Float(-1.0));
-        let e = run_lion(&spec, &mut RunContext::new(0)).unwrap_err().to_string();
+        let e = run_lion(&spec, &mut RunContext::new(0))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`lr`"), "{e}");
-        spec.config.insert("learning_rate".into(), toml::Value::Float(1.0));
-        let e = run_lion(&spec, &mut RunContext::new(0)).unwrap_err().to_string();
+        spec.config
+            .insert("learning_rate".into(), toml::Value::Float(1.0));
+        let e = run_lion(&spec, &mut RunContext::new(0))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("learning_rate"), "{e}");
         let mut spec2 = spec.clone();
         spec2.config = to_table(&LionRun::default()).unwrap();
-        spec2.problem.insert("name".into(), toml::Value::String("logreg-breast-cancer".into()));
-        let e = run_lion(&spec2, &mut RunContext::new(0)).unwrap_err().to_string();
+        spec2.problem.insert(
+            "name".into(),
+            toml::Value::String("logreg-breast-cancer".into()),
+        );
+        let e = run_lion(&spec2, &mut RunContext::new(0))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("digits-mlp"), "{e}");
     }
 }

@@ -133,7 +133,9 @@ impl Mlp {
     fn check(&self, params: &[Vec<f32>], x: &[f32], y: &[usize]) -> Result<usize> {
         let sizes = self.param_sizes();
         if params.len() != sizes.len() || params.iter().zip(&sizes).any(|(p, &n)| p.len() != n) {
-            return Err(Error::Other("mlp: parameter shapes do not match the layer sizes".into()));
+            return Err(Error::Other(
+                "mlp: parameter shapes do not match the layer sizes".into(),
+            ));
         }
         let d = self.sizes[0];
         let k = *self.sizes.last().unwrap_or(&0);
@@ -172,9 +174,12 @@ impl Mlp {
         let device = Device::flex().autodiff();
         let leaves = self.leaves(params, &device, true);
         let xt = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [y.len(), d]), &device);
-        let targets = Tensor::<2>::from_data(TensorData::new(self.one_hot(y), [y.len(), k]), &device);
+        let targets =
+            Tensor::<2>::from_data(TensorData::new(self.one_hot(y), [y.len(), k]), &device);
         let logits = self.forward(&leaves, xt);
-        let loss = (log_softmax(logits, 1) * targets).sum().mul_scalar(-1.0 / y.len() as f64);
+        let loss = (log_softmax(logits, 1) * targets)
+            .sum()
+            .mul_scalar(-1.0 / y.len() as f64);
         let grads = loss.backward();
         let value: f32 = loss.into_scalar();
         let mut out = Vec::with_capacity(leaves.len());

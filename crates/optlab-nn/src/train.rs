@@ -271,7 +271,11 @@ impl Solver for Trainer {
                 (OptimizerChoice::AdamW(c), OptimizerState::AdamW(st)) => {
                     st.step(c, lr, &mut s.params, &grads, &decay)?
                 }
-                _ => return Err(Error::Checkpoint("optimizer state does not match the optimizer".into())),
+                _ => {
+                    return Err(Error::Checkpoint(
+                        "optimizer state does not match the optimizer".into(),
+                    ));
+                }
             }
             s.steps += 1;
             s.samples += chunk.len() as u64;

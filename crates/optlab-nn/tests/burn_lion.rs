@@ -12,7 +12,13 @@ const G: [[f32; 5]; 3] = [
     [-0.2, 0.4, 0.0, -1.0, -0.85],
     [0.1, 0.1, 0.0, 0.5, 0.0],
 ];
-const P3: [f64; 5] = [0.987012989, -2.004015988, 0.4985014995, -0.00999001, -0.02997001];
+const P3: [f64; 5] = [
+    0.987012989,
+    -2.004015988,
+    0.4985014995,
+    -0.00999001,
+    -0.02997001,
+];
 
 #[test]
 fn burn_lion_matches_the_golden_values_in_f32() {
@@ -32,7 +38,10 @@ fn burn_lion_matches_the_golden_values_in_f32() {
     }
     let got = p.into_data().try_to_vec::<f32>().unwrap();
     for (g, w) in got.iter().zip(P3) {
-        assert!((f64::from(*g) - w).abs() < 2e-6, "burn Lion {got:?} vs golden {P3:?}");
+        assert!(
+            (f64::from(*g) - w).abs() < 2e-6,
+            "burn Lion {got:?} vs golden {P3:?}"
+        );
     }
 }
 

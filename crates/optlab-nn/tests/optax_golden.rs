@@ -39,14 +39,29 @@ fn lion_case<T: Real>(name: &str, tol: f64) {
     let f = fixture();
     let c = &f["cases"][name];
     let steps = c["steps"].as_u64().unwrap() as usize;
-    let lrs: Vec<f64> = c["lrs"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
-    let grads: Vec<Vec<Vec<T>>> = c["grads"].as_array().unwrap().iter().map(tensors::<T>).collect();
+    let lrs: Vec<f64> = c["lrs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    let grads: Vec<Vec<Vec<T>>> = c["grads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(tensors::<T>)
+        .collect();
     let (b1, b2) = (c["b1"].as_f64().unwrap(), c["b2"].as_f64().unwrap());
     let variants = c["variants"].as_array().unwrap();
     assert_eq!(variants.len(), 2);
     for v in variants {
         let wd = v["weight_decay"].as_f64().unwrap();
-        let cfg = LionConfig { lr: 1.0, beta1: b1, beta2: b2, weight_decay: wd };
+        let cfg = LionConfig {
+            lr: 1.0,
+            beta1: b1,
+            beta2: b2,
+            weight_decay: wd,
+        };
         let mut p = tensors::<T>(&c["p0"]);
         let sizes: Vec<usize> = p.iter().map(Vec::len).collect();
         let mut st = LionState::<T>::new(&sizes);
@@ -58,7 +73,11 @@ fn lion_case<T: Real>(name: &str, tol: f64) {
             if next < cps.len() && cps[next]["step"].as_u64().unwrap() as usize == k + 1 {
                 let dp = max_diff(&p, &tensors::<T>(&cps[next]["params"]));
                 let dm = max_diff(&st.m, &tensors::<T>(&cps[next]["mu"]));
-                assert!(dp <= tol && dm <= tol, "{name} wd={wd} step {}: |dp| {dp:e} |dm| {dm:e}", k + 1);
+                assert!(
+                    dp <= tol && dm <= tol,
+                    "{name} wd={wd} step {}: |dp| {dp:e} |dm| {dm:e}",
+                    k + 1
+                );
                 next += 1;
             }
         }
@@ -85,11 +104,28 @@ fn lion_random_f32_matches_optax() {
 fn wrong_lion_variants_are_distinguishable() {
     let f = fixture();
     let c = &f["cases"]["hand5"];
-    let good: Vec<f64> = c["doc_p3_wd_0_1"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    let good: Vec<f64> = c["doc_p3_wd_0_1"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
     for (name, bad) in c["wrong_variants_p3_wd_0_1"].as_object().unwrap() {
-        let bad: Vec<f64> = bad.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
-        let d = good.iter().zip(&bad).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-        assert!(d > 1e-3, "{name} is indistinguishable from the correct rule");
+        let bad: Vec<f64> = bad
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        let d = good
+            .iter()
+            .zip(&bad)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            d > 1e-3,
+            "{name} is indistinguishable from the correct rule"
+        );
     }
 }
 
@@ -99,8 +135,18 @@ fn adamw_matches_optax() {
     let c = &f["cases"]["adamw_f64"];
     assert_eq!(c["eps_root"].as_f64().unwrap(), 0.0);
     let steps = c["steps"].as_u64().unwrap() as usize;
-    let lrs: Vec<f64> = c["lrs"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
-    let grads: Vec<Vec<Vec<f64>>> = c["grads"].as_array().unwrap().iter().map(tensors::<f64>).collect();
+    let lrs: Vec<f64> = c["lrs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    let grads: Vec<Vec<Vec<f64>>> = c["grads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(tensors::<f64>)
+        .collect();
     let v = &c["variants"][0];
     let cfg = AdamWConfig {
         lr: 1.0,

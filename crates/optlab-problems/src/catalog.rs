@@ -66,8 +66,14 @@ pub fn default_table(name: &str) -> Result<toml::Table> {
             mu: 1.0,
             seed: 3124,
         }),
-        "quadratic" => to_table(&Sized { name: name.into(), n: 10 }),
-        "rosenbrock" => to_table(&Sized { name: name.into(), n: 2 }),
+        "quadratic" => to_table(&Sized {
+            name: name.into(),
+            n: 10,
+        }),
+        "rosenbrock" => to_table(&Sized {
+            name: name.into(),
+            n: 2,
+        }),
         other => Err(Error::config(
             "problem.name",
             format!("unknown problem `{other}` (known: {})", SMOOTH.join(", ")),
@@ -137,6 +143,12 @@ mod tests {
         assert!(build(&t).err().unwrap().to_string().contains("lambda"));
         let mut t = toml::Table::new();
         t.insert("name".into(), toml::Value::String("nope".into()));
-        assert!(build(&t).err().unwrap().to_string().contains("unknown problem"));
+        assert!(
+            build(&t)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("unknown problem")
+        );
     }
 }

@@ -78,7 +78,8 @@ impl Dataset {
                 sd[j] += c * c;
             }
         }
-        sd.iter_mut().for_each(|s| *s = (*s / n.max(1) as f64).sqrt());
+        sd.iter_mut()
+            .for_each(|s| *s = (*s / n.max(1) as f64).sqrt());
         for i in 0..n {
             for j in 0..d {
                 let s = if sd[j] > 0.0 { sd[j] } else { 1.0 };
@@ -104,18 +105,30 @@ pub fn parse_labeled_csv(
 ) -> Result<Dataset> {
     let mut lines = text.lines().enumerate();
     let Some((_, header)) = lines.next() else {
-        return Err(Error::data(source, 1, "empty input (expected a header line)"));
+        return Err(Error::data(
+            source,
+            1,
+            "empty input (expected a header line)",
+        ));
     };
     let names: Vec<String> = header.split(',').map(|s| s.trim().to_string()).collect();
     if names.len() != n_features + 1 {
         return Err(Error::data(
             source,
             1,
-            format!("header has {} columns, expected {}", names.len(), n_features + 1),
+            format!(
+                "header has {} columns, expected {}",
+                names.len(),
+                n_features + 1
+            ),
         ));
     }
     if names.last().map(String::as_str) != Some("label") {
-        return Err(Error::data(source, 1, "the last header column must be `label`"));
+        return Err(Error::data(
+            source,
+            1,
+            "the last header column must be `label`",
+        ));
     }
     let mut x = Vec::new();
     let mut y = Vec::new();
@@ -134,16 +147,28 @@ pub fn parse_labeled_csv(
         }
         for (j, c) in cells[..n_features].iter().enumerate() {
             let v: f64 = c.trim().parse().map_err(|_| {
-                Error::data(source, lineno, format!("column `{}`: `{}` is not a number", names[j], c.trim()))
+                Error::data(
+                    source,
+                    lineno,
+                    format!("column `{}`: `{}` is not a number", names[j], c.trim()),
+                )
             })?;
             if !v.is_finite() {
-                return Err(Error::data(source, lineno, format!("column `{}`: non-finite value {v}", names[j])));
+                return Err(Error::data(
+                    source,
+                    lineno,
+                    format!("column `{}`: non-finite value {v}", names[j]),
+                ));
             }
             x.push(v);
         }
         let raw = cells[n_features].trim();
         let label: usize = raw.parse().map_err(|_| {
-            Error::data(source, lineno, format!("label `{raw}` is not a non-negative integer"))
+            Error::data(
+                source,
+                lineno,
+                format!("label `{raw}` is not a non-negative integer"),
+            )
         })?;
         if label >= n_classes {
             return Err(Error::data(
@@ -181,9 +206,17 @@ pub fn breast_cancer() -> Result<Dataset> {
 /// each sorted.
 ///
 /// The test set has exactly `ceil(test_fraction * n)` rows (scikit-learn's rule) (1797 digits at 0.2: 1437/360).
-pub fn stratified_split(y: &[usize], n_classes: usize, test_fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usize>)> {
+pub fn stratified_split(
+    y: &[usize],
+    n_classes: usize,
+    test_fraction: f64,
+    seed: u64,
+) -> Result<(Vec<usize>, Vec<usize>)> {
     if !(test_fraction > 0.0 && test_fraction < 1.0) {
-        return Err(Error::config("test_fraction", format!("must be in (0, 1), got {test_fraction}")));
+        return Err(Error::config(
+            "test_fraction",
+            format!("must be in (0, 1), got {test_fraction}"),
+        ));
     }
     let mut rng = optlab_core::seed::stream(seed, "split");
     let classes: Vec<Vec<usize>> = (0..n_classes)
@@ -192,12 +225,17 @@ pub fn stratified_split(y: &[usize], n_classes: usize, test_fraction: f64, seed:
     // Exactly ceil(test_fraction * n) test rows (scikit-learn's rule): floor per class, then the remainder goes to
     // the classes with the largest fractional parts (ties: lower class index first).
     let n_test = (test_fraction * y.len() as f64 - 1e-9).ceil() as usize;
-    let want: Vec<f64> = classes.iter().map(|r| test_fraction * r.len() as f64).collect();
+    let want: Vec<f64> = classes
+        .iter()
+        .map(|r| test_fraction * r.len() as f64)
+        .collect();
     let mut take: Vec<usize> = want.iter().map(|w| w.floor() as usize).collect();
     let mut order: Vec<usize> = (0..n_classes).collect();
     order.sort_by(|&a, &b| {
         let (fa, fb) = (want[a] - want[a].floor(), want[b] - want[b].floor());
-        fb.partial_cmp(&fa).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b))
+        fb.partial_cmp(&fa)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.cmp(&b))
     });
     let mut missing = n_test.saturating_sub(take.iter().sum());
     for &c in order.iter().cycle().take(n_classes * 2) {
@@ -229,8 +267,13 @@ mod tests {
         let d = digits().unwrap();
         assert_eq!((d.len(), d.n_features), (1797, 64));
         assert!(d.x.iter().all(|&v| (0.0..=16.0).contains(&v)));
-        let counts: Vec<usize> = (0..10).map(|c| d.y.iter().filter(|&&y| y == c).count()).collect();
-        assert_eq!(counts, vec![178, 182, 177, 183, 181, 182, 181, 179, 174, 180]);
+        let counts: Vec<usize> = (0..10)
+            .map(|c| d.y.iter().filter(|&&y| y == c).count())
+            .collect();
+        assert_eq!(
+            counts,
+            vec![178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+        );
         let b = breast_cancer().unwrap();
         assert_eq!((b.len(), b.n_features), (569, 30));
         assert_eq!(b.y.iter().filter(|&&y| y == 0).count(), 212);
@@ -249,13 +292,19 @@ mod tests {
     }
 
     fn err(text: &str) -> String {
-        parse_labeled_csv("t.csv", text, 2, 3).unwrap_err().to_string()
+        parse_labeled_csv("t.csv", text, 2, 3)
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
     fn malformed_input_names_the_line() {
         assert!(err("").contains("line 1"));
-        assert!(err("a,b\n1,2\n").contains("line 1"), "{}", err("a,b\n1,2\n"));
+        assert!(
+            err("a,b\n1,2\n").contains("line 1"),
+            "{}",
+            err("a,b\n1,2\n")
+        );
         assert!(err("a,b,c\n1,2,0\n").contains("`label`"));
         let e = err("a,b,label\n1,2,0\n1,2\n");
         assert!(e.contains("line 3") && e.contains("2 columns"), "{e}");

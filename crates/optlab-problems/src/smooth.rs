@@ -8,7 +8,11 @@ use rand::Rng as _;
 
 /// `log(1 + exp(z))` without overflow.
 fn log1pexp(z: f64) -> f64 {
-    if z > 0.0 { z + (-z).exp().ln_1p() } else { z.exp().ln_1p() }
+    if z > 0.0 {
+        z + (-z).exp().ln_1p()
+    } else {
+        z.exp().ln_1p()
+    }
 }
 
 fn sigmoid(z: f64) -> f64 {
@@ -118,7 +122,11 @@ impl SmoothProblem for LogisticRegression {
     fn value(&self, w: &[f64]) -> f64 {
         let mut z = vec![0.0; self.d.m];
         self.d.mul(w, &mut z);
-        let data: f64 = z.iter().zip(&self.y).map(|(z, y)| log1pexp(*z) - y * z).sum();
+        let data: f64 = z
+            .iter()
+            .zip(&self.y)
+            .map(|(z, y)| log1pexp(*z) - y * z)
+            .sum();
         data / self.d.m as f64 + 0.5 * self.mu * optlab_linalg::dot(w, w)
     }
     fn value_grad(&self, w: &[f64], g: &mut [f64]) -> f64 {
@@ -145,7 +153,10 @@ impl SmoothProblem for LogisticRegression {
         let mut z = vec![0.0; self.d.m];
         self.d.mul(w, &mut z);
         let weights: Vec<f64> = match kind {
-            HessianKind::Exact => z.iter().map(|z| sigmoid(*z) * (1.0 - sigmoid(*z))).collect(),
+            HessianKind::Exact => z
+                .iter()
+                .map(|z| sigmoid(*z) * (1.0 - sigmoid(*z)))
+                .collect(),
             HessianKind::Fisher => z
                 .iter()
                 .zip(&self.y)
@@ -159,7 +170,11 @@ impl SmoothProblem for LogisticRegression {
         Ok(h)
     }
     fn hessian_kinds(&self) -> &'static [HessianKind] {
-        &[HessianKind::Exact, HessianKind::Fisher, HessianKind::Bohning]
+        &[
+            HessianKind::Exact,
+            HessianKind::Fisher,
+            HessianKind::Bohning,
+        ]
     }
 }
 
@@ -207,7 +222,11 @@ impl SoftmaxRegression {
             let row = self.d.row(i);
             let logits = &mut p[i * k..(i + 1) * k];
             for (c, l) in logits.iter_mut().enumerate() {
-                *l = row.iter().zip(&w[c * n..(c + 1) * n]).map(|(a, b)| a * b).sum();
+                *l = row
+                    .iter()
+                    .zip(&w[c * n..(c + 1) * n])
+                    .map(|(a, b)| a * b)
+                    .sum();
             }
             let mx = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let lse = mx + logits.iter().map(|l| (l - mx).exp()).sum::<f64>().ln();
@@ -243,7 +262,8 @@ impl SmoothProblem for SoftmaxRegression {
             let r: Vec<f64> = (0..m)
                 .map(|i| p[i * k + c] - f64::from(u8::from(self.y[i] == c)))
                 .collect();
-            self.d.tmul_add(&r, 1.0 / m as f64, &mut g[c * n..(c + 1) * n]);
+            self.d
+                .tmul_add(&r, 1.0 / m as f64, &mut g[c * n..(c + 1) * n]);
         }
         loss + 0.5 * self.mu * optlab_linalg::dot(w, w)
     }
@@ -303,7 +323,12 @@ impl SmoothProblem for SoftmaxRegression {
         Ok(h)
     }
     fn hessian_kinds(&self) -> &'static [HessianKind] {
-        &[HessianKind::Exact, HessianKind::GaussNewton, HessianKind::Fisher, HessianKind::Bohning]
+        &[
+            HessianKind::Exact,
+            HessianKind::GaussNewton,
+            HessianKind::Fisher,
+            HessianKind::Bohning,
+        ]
     }
 }
 
@@ -496,7 +521,9 @@ impl SmoothProblem for Rosenbrock {
         self.n
     }
     fn x0(&self) -> Vec<f64> {
-        (0..self.n).map(|i| if i % 2 == 0 { -1.2 } else { 1.0 }).collect()
+        (0..self.n)
+            .map(|i| if i % 2 == 0 { -1.2 } else { 1.0 })
+            .collect()
     }
     fn value(&self, x: &[f64]) -> f64 {
         (0..self.n - 1)
@@ -582,7 +609,12 @@ mod tests {
                 }
                 let h = p.hessian(x, k).unwrap();
                 let (asym, psd) = symmetric_psd(&h);
-                assert!(asym < 1e-12 && psd, "{} {:?}: asym {asym:e}, psd {psd}", p.name(), k);
+                assert!(
+                    asym < 1e-12 && psd,
+                    "{} {:?}: asym {asym:e}, psd {psd}",
+                    p.name(),
+                    k
+                );
             }
         }
     }
@@ -604,13 +636,19 @@ mod tests {
         let gn = p.hessian(&x, HessianKind::GaussNewton).unwrap();
         let ex = p.hessian(&x, HessianKind::Exact).unwrap();
         let diff = Mat::from_fn(8, 8, |i, j| gn[(i, j)] - ex[(i, j)]);
-        assert!(symmetric_psd(&diff).1, "GN - H must be PSD (it is a rank-one term)");
+        assert!(
+            symmetric_psd(&diff).1,
+            "GN - H must be PSD (it is a rank-one term)"
+        );
     }
 
     #[test]
     fn unsupported_kinds_name_the_kind() {
         let p = Quadratic::new(3);
-        let e = p.hessian(&[0.0; 3], HessianKind::Fisher).unwrap_err().to_string();
+        let e = p
+            .hessian(&[0.0; 3], HessianKind::Fisher)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("fisher") && e.contains("hessian"), "{e}");
     }
 
@@ -623,17 +661,30 @@ mod tests {
         for case in fx["cases"].as_array().unwrap() {
             let mu = case["mu"].as_f64().unwrap();
             let p = LogisticRegression::breast_cancer(mu).unwrap();
-            let w_test: Vec<f64> = fx["w_test"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            let w_test: Vec<f64> = fx["w_test"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
             for (w, key) in [(vec![0.0; 31], "at_zero"), (w_test, "at_w_test")] {
                 let mut g = vec![0.0; 31];
                 let f = p.value_grad(&w, &mut g);
                 let want_f = case[key]["f"].as_f64().unwrap();
-                assert!((f - want_f).abs() < 1e-13 * want_f.abs().max(1.0), "{key}: {f} vs {want_f}");
+                assert!(
+                    (f - want_f).abs() < 1e-13 * want_f.abs().max(1.0),
+                    "{key}: {f} vs {want_f}"
+                );
                 for (a, b) in g.iter().zip(case[key]["grad"].as_array().unwrap()) {
                     assert!((a - b.as_f64().unwrap()).abs() < 1e-13);
                 }
                 let h = p.hessian(&w, HessianKind::Exact).unwrap();
-                for (i, b) in case[key]["hess_times_ones"].as_array().unwrap().iter().enumerate() {
+                for (i, b) in case[key]["hess_times_ones"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .enumerate()
+                {
                     let hv: f64 = (0..31).map(|j| h[(i, j)]).sum();
                     assert!((hv - b.as_f64().unwrap()).abs() < 1e-12, "{key} Hv[{i}]");
                 }

@@ -120,7 +120,11 @@ fn axis(values: impl Iterator<Item = f64>, log: bool) -> Axis {
         hi = hi.max(v);
     }
     if !lo.is_finite() {
-        return Axis { lo: 0.0, hi: 1.0, log };
+        return Axis {
+            lo: 0.0,
+            hi: 1.0,
+            log,
+        };
     }
     if hi - lo < 1e-12 {
         lo -= 0.5;
@@ -135,7 +139,9 @@ fn axis(values: impl Iterator<Item = f64>, log: bool) -> Axis {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 impl LinePlot {
@@ -221,12 +227,21 @@ impl LinePlot {
             if band.len() >= 2 {
                 let mut d = String::new();
                 for (k, b) in band.iter().enumerate() {
-                    let _ = write!(d, "{}{:.1},{:.1} ", if k == 0 { "M" } else { "L" }, px(b.0), py(b.2));
+                    let _ = write!(
+                        d,
+                        "{}{:.1},{:.1} ",
+                        if k == 0 { "M" } else { "L" },
+                        px(b.0),
+                        py(b.2)
+                    );
                 }
                 for b in band.iter().rev() {
                     let _ = write!(d, "L{:.1},{:.1} ", px(b.0), py(b.1));
                 }
-                let _ = write!(s, r#"<path d="{d}Z" fill="{color}" fill-opacity="0.18" stroke="none"/>"#);
+                let _ = write!(
+                    s,
+                    r#"<path d="{d}Z" fill="{color}" fill-opacity="0.18" stroke="none"/>"#
+                );
             }
             let pts: Vec<String> = ser
                 .points
@@ -235,7 +250,11 @@ impl LinePlot {
                 .map(|p| format!("{:.1},{:.1}", px(p.0), py(p.1)))
                 .collect();
             if pts.len() == 1 {
-                let _ = write!(s, r#"<circle cx="{}" r="3" fill="{color}"/>"#, pts[0].replace(',', "\" cy=\""));
+                let _ = write!(
+                    s,
+                    r#"<circle cx="{}" r="3" fill="{color}"/>"#,
+                    pts[0].replace(',', "\" cy=\"")
+                );
             } else if !pts.is_empty() {
                 let _ = write!(
                     s,
@@ -265,7 +284,10 @@ mod tests {
 
     #[test]
     fn renders_log_plot_with_band_and_skips_bad_points() {
-        let mut a = Series::new("a<b", vec![(0.0, 1.0), (1.0, 1e-3), (2.0, 0.0), (3.0, f64::NAN)]);
+        let mut a = Series::new(
+            "a<b",
+            vec![(0.0, 1.0), (1.0, 1e-3), (2.0, 0.0), (3.0, f64::NAN)],
+        );
         a.band = vec![(0.0, 0.5, 2.0), (1.0, 1e-4, 1e-2)];
         let p = LinePlot {
             title: "t".into(),
@@ -286,7 +308,11 @@ mod tests {
 
     #[test]
     fn linear_ticks_are_round() {
-        let a = Axis { lo: 0.0, hi: 97.0, log: false };
+        let a = Axis {
+            lo: 0.0,
+            hi: 97.0,
+            log: false,
+        };
         let t: Vec<String> = a.ticks().into_iter().map(|t| t.1).collect();
         assert_eq!(t, vec!["0", "20", "40", "60", "80"]);
     }

@@ -142,7 +142,8 @@ impl RunDir {
     pub fn read_manifest(&self) -> Result<Manifest> {
         let p = self.manifest_path();
         let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-        serde_json::from_str(&text).map_err(|e| Error::data(p.display().to_string(), e.line(), e.to_string()))
+        serde_json::from_str(&text)
+            .map_err(|e| Error::data(p.display().to_string(), e.line(), e.to_string()))
     }
 
     /// Replace the manifest.
@@ -306,7 +307,9 @@ fn list_checkpoints(dir: &Path) -> Result<Vec<u64>> {
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(n) = name.strip_prefix("step-").and_then(|s| s.parse::<u64>().ok())
+        if let Some(n) = name
+            .strip_prefix("step-")
+            .and_then(|s| s.parse::<u64>().ok())
             && entry.path().join("state.json").is_file()
         {
             steps.push(n);
@@ -320,7 +323,9 @@ impl CheckpointSink for FileCheckpoints {
     fn save(&mut self, step: u64, state: &[u8]) -> Result<()> {
         std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
         let final_dir = self.dir.join(format!("step-{step}"));
-        let tmp = self.dir.join(format!(".tmp-step-{step}-{}", std::process::id()));
+        let tmp = self
+            .dir
+            .join(format!(".tmp-step-{step}-{}", std::process::id()));
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         }
@@ -347,7 +352,12 @@ impl CheckpointSink for FileCheckpoints {
 }
 
 /// A manifest for a run starting now.
-pub fn new_manifest(spec: &RunSpec, problem: &str, git_commit: &str, command_line: Vec<String>) -> Manifest {
+pub fn new_manifest(
+    spec: &RunSpec,
+    problem: &str,
+    git_commit: &str,
+    command_line: Vec<String>,
+) -> Manifest {
     Manifest {
         optlab_version: env!("CARGO_PKG_VERSION").to_string(),
         git_commit: git_commit.to_string(),
@@ -413,7 +423,10 @@ mod tests {
         assert_eq!(d.read_metrics().unwrap().len(), 5);
         d.truncate_metrics_after(2).unwrap();
         let rows = d.read_metrics().unwrap();
-        assert_eq!(rows.iter().map(|r| r.step).collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert_eq!(
+            rows.iter().map(|r| r.step).collect::<Vec<_>>(),
+            vec![0, 1, 2]
+        );
         let name = d.path().file_name().unwrap().to_string_lossy().into_owned();
         assert!(name.ends_with(&format!("-grn-{}", config_hash(&spec_to_toml(&s).unwrap()))));
     }
@@ -429,8 +442,13 @@ mod tests {
         std::fs::create_dir(root.path().join("checkpoints/.tmp-step-9-1")).unwrap();
         let steps = list_checkpoints(&root.path().join("checkpoints")).unwrap();
         assert_eq!(steps, vec![2, 3]);
-        let d = RunDir { path: root.path().to_path_buf() };
-        assert_eq!(d.latest_checkpoint().unwrap(), Some((3, b"state 3".to_vec())));
+        let d = RunDir {
+            path: root.path().to_path_buf(),
+        };
+        assert_eq!(
+            d.latest_checkpoint().unwrap(),
+            Some((3, b"state 3".to_vec()))
+        );
     }
 
     #[test]
@@ -444,7 +462,9 @@ mod tests {
 
     #[test]
     fn bad_config_names_the_line() {
-        let e = parse_spec("c.toml", "method = \"grn\"\nseed = \"x\"\n").unwrap_err().to_string();
+        let e = parse_spec("c.toml", "method = \"grn\"\nseed = \"x\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 2"), "{e}");
     }
 }

@@ -18,7 +18,10 @@ impl MarkdownTable {
 
     /// Append a row (padded or truncated to the header width).
     pub fn row<S: AsRef<str>>(&mut self, cells: &[S]) {
-        let mut r: Vec<String> = cells.iter().map(|s| s.as_ref().replace('|', "\\|")).collect();
+        let mut r: Vec<String> = cells
+            .iter()
+            .map(|s| s.as_ref().replace('|', "\\|"))
+            .collect();
         r.resize(self.header.len(), String::new());
         self.rows.push(r);
     }

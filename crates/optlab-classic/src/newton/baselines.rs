@@ -196,13 +196,23 @@ impl Baseline {
     pub fn super_newton(cfg: SuperNewtonConfig, problem: Counted) -> Result<Self> {
         cfg.validate()?;
         let metric = metric_for(&problem, cfg.use_metric)?;
-        Ok(Self::make(Kind::SuperNewton(cfg), problem, metric, cfg.stopping()))
+        Ok(Self::make(
+            Kind::SuperNewton(cfg),
+            problem,
+            metric,
+            cfg.stopping(),
+        ))
     }
 
     /// Newton with line search (exact Hessian).
     pub fn newton_ls(cfg: NewtonLsConfig, problem: Counted) -> Result<Self> {
         cfg.validate()?;
-        Ok(Self::make(Kind::NewtonLs(cfg), problem, Metric::Identity, cfg.stopping()))
+        Ok(Self::make(
+            Kind::NewtonLs(cfg),
+            problem,
+            Metric::Identity,
+            cfg.stopping(),
+        ))
     }
 
     fn make(kind: Kind, problem: Counted, metric: Metric, stop: Stopping) -> Self {
@@ -224,7 +234,15 @@ impl Baseline {
         }
     }
 
-    fn accept(&mut self, s: &mut SmoothState, x: Vec<f64>, f: f64, g: Vec<f64>, trials: u64, reg: f64) {
+    fn accept(
+        &mut self,
+        s: &mut SmoothState,
+        x: Vec<f64>,
+        f: f64,
+        g: Vec<f64>,
+        trials: u64,
+        reg: f64,
+    ) {
         s.x = x;
         s.f = f;
         s.g = g;

@@ -64,7 +64,9 @@ impl SmoothState {
         let mut g = vec![0.0; x0.len()];
         let f = p.value_grad(&x0, &mut g);
         if !f.is_finite() || g.iter().any(|v| !v.is_finite()) {
-            return Err(Error::Numerical("f or ∇f is not finite at the starting point".into()));
+            return Err(Error::Numerical(
+                "f or ∇f is not finite at the starting point".into(),
+            ));
         }
         Ok(SmoothState {
             x: x0,
@@ -126,11 +128,17 @@ pub fn metrics(s: &SmoothState, param_name: &str, f_star: Option<f64>) -> BTreeM
 pub fn metric_for(p: &Counted, use_metric: bool) -> Result<Metric> {
     match (use_metric, p.inner().metric()) {
         (true, Some(b)) => Metric::spd(b).map_err(|_| {
-            Error::Numerical(format!("the metric of `{}` is not positive definite", p.inner().name()))
+            Error::Numerical(format!(
+                "the metric of `{}` is not positive definite",
+                p.inner().name()
+            ))
         }),
         (true, None) => Err(Error::config(
             "use_metric",
-            format!("problem `{}` has no metric; set use_metric = false", p.inner().name()),
+            format!(
+                "problem `{}` has no metric; set use_metric = false",
+                p.inner().name()
+            ),
         )),
         (false, _) => Ok(Metric::Identity),
     }

@@ -107,7 +107,10 @@ impl Grn {
     pub fn new(cfg: GrnConfig, problem: Counted) -> Result<Self> {
         cfg.validate()?;
         if !problem.inner().hessian_kinds().contains(&cfg.hessian) {
-            return Err(optlab_problems::oracle::unsupported(problem.inner().name(), cfg.hessian));
+            return Err(optlab_problems::oracle::unsupported(
+                problem.inner().name(),
+                cfg.hessian,
+            ));
         }
         let metric = metric_for(&problem, cfg.use_metric)?;
         let f_star = problem.inner().known_minimum();
