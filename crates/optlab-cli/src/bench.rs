@@ -288,37 +288,59 @@ fn lion(r: &mut Report, full: bool, threads: usize, seeds: u64) -> Result<()> {
     )?;
     r.json.insert("lion_vs_adamw".into(), results.into());
 
-    // Throughput: training steps only (no evaluation), batch 128, same model.
-    let sets = ["lr=1e-3", "weight_decay=0.03", "epochs=5", "batch_size=128"];
-    let c = case("throughput", "lion", "digits-mlp", &sets, 0, threads)?;
-    let o = run_case(&c);
-    let mut text = String::new();
-    if let Ok(s) = &o.summary {
-        let samples = s.counts.get("samples") as f64;
-        // Wall time includes one evaluation pass per epoch; subtract it using the measured
-        // evaluation time of the initial row (step 0 records time 0), so report both.
-        let sps = samples / s.wall_time_s;
-        let _ = writeln!(
-            text,
-            "optlab (burn flex autodiff + fused Lion), batch 128, {} thread(s): **{:.0} samples/s** ({:.3} ms/step, including one test evaluation per epoch).",
-            threads,
-            sps,
-            1e3 * s.wall_time_s / s.counts.get("grad_steps") as f64
-        );
-        r.json.insert("mlp_samples_per_s".into(), sps.into());
-        if let Some(peer) = read_peer("mlp_optax.json") {
-            let _ = writeln!(
-                text,
-                "\noptax peer (bench/out/peers/mlp_optax.json, same model and batch):\n\n```json\n{}\n```",
-                serde_json::to_string_pretty(&peer)?
-            );
-        } else {
-            let _ = writeln!(
-                text,
-                "\nNo optax peer figures: run `bench/peers/run_all.sh` first to include them."
-            );
-        }
+    // Throughput: training steps only (no evaluation), batch 128, same model, like the peer.
+    let prob = optlab_nn::methods::DigitsMlp::default();
+    let (mlp, train, _) = prob.build()?;
+    let steps = if full { 2000 } else { 500 };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    let tp =
+        pool.install(|| optlab_nn::kernels_bench::mlp_throughput(&mlp, &train, 128, steps, 3))?;
+    let mut text = format!(
+        "Lion training steps on random batches of 128 from the 1437 training rows, {steps} steps, median of 3 repeats, {threads} thread(s), no evaluation.\n\n"
+    );
+    let mut t = MarkdownTable::new(&["implementation", "samples/s", "ms/step", "ratio to optax"]);
+    let peer = read_peer("mlp_optax.json");
+    let peer_sps = peer
+        .as_ref()
+        .and_then(|p| p["results"]["lion"]["samples_per_s"].as_f64());
+    t.row(&[
+        "optlab (burn flex autodiff + fused Lion)".to_string(),
+        format!("{:.0}", tp.samples_per_s),
+        format!(
+            "{:.3} (of which forward+backward {:.3})",
+            tp.ms_per_step, tp.grad_ms_per_step
+        ),
+        peer_sps
+            .map(|p| format!("{:.2}x", tp.samples_per_s / p))
+            .unwrap_or_else(|| "-".into()),
+    ]);
+    if let (Some(p), Some(peer)) = (peer_sps, &peer) {
+        t.row(&[
+            format!(
+                "optax {} on jax {} (jit, CPU)",
+                peer["versions"]["optax"].as_str().unwrap_or("?"),
+                peer["versions"]["jax"].as_str().unwrap_or("?")
+            ),
+            format!("{p:.0}"),
+            format!(
+                "{:.3}",
+                peer["results"]["lion"]["ms_per_step"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN)
+            ),
+            "1.00x".into(),
+        ]);
     }
+    text.push_str(&t.render());
+    if peer_sps.is_none() {
+        text.push_str(
+            "\nNo optax peer figures: run `bench/peers/run_all.sh` first to include them.\n",
+        );
+    }
+    r.json
+        .insert("mlp_throughput".into(), serde_json::to_value(&tp)?);
     r.section("Digits MLP training throughput", &text);
     Ok(())
 }

@@ -141,3 +141,73 @@ pub fn lion_kernel_bench(n: usize, reps: usize) -> KernelBench {
         lion_bound_ms,
     }
 }
+
+/// Training throughput of the digits MLP: optimizer steps only (no evaluation), fixed
+/// pre-drawn batches.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MlpThroughput {
+    /// Batch size.
+    pub batch: usize,
+    /// Steps timed.
+    pub steps: usize,
+    /// Samples per second (median of the repeats).
+    pub samples_per_s: f64,
+    /// Milliseconds per step.
+    pub ms_per_step: f64,
+    /// Of which: forward + backward (burn) per step.
+    pub grad_ms_per_step: f64,
+}
+
+/// Time `steps` Lion training steps of `mlp` on random batches of `data`, `repeats` times.
+pub fn mlp_throughput(
+    mlp: &crate::mlp::Mlp,
+    data: &crate::mlp::Classification,
+    batch: usize,
+    steps: usize,
+    repeats: usize,
+) -> optlab_core::Result<MlpThroughput> {
+    use rand::Rng as _;
+    let mut rng = optlab_core::seed::stream(0, "throughput");
+    let batches: Vec<Vec<usize>> = (0..steps)
+        .map(|_| {
+            (0..batch)
+                .map(|_| rng.random_range(0..data.len()))
+                .collect()
+        })
+        .collect();
+    let cfg = crate::lion::LionConfig {
+        lr: 1e-3,
+        weight_decay: 0.03,
+        ..Default::default()
+    };
+    let decay = mlp.decay_mask();
+    let (mut xb, mut yb) = (Vec::new(), Vec::new());
+    let mut totals = Vec::new();
+    let mut grads_t = Vec::new();
+    for _ in 0..repeats.max(1) + 1 {
+        let mut params = mlp.init(&mut optlab_core::seed::stream(0, "init"));
+        let mut st = crate::lion::LionState::<f32>::new(&mlp.param_sizes());
+        let mut g_time = 0.0;
+        let t = Instant::now();
+        for idx in &batches {
+            data.gather(idx, &mut xb, &mut yb);
+            let tg = Instant::now();
+            let (_, grads) = mlp.loss_and_grads(&params, &xb, &yb)?;
+            g_time += tg.elapsed().as_secs_f64();
+            st.step(&cfg, cfg.lr, &mut params, &grads, &decay)?;
+        }
+        totals.push(t.elapsed().as_secs_f64());
+        grads_t.push(g_time);
+    }
+    totals.remove(0);
+    grads_t.remove(0);
+    let total = median(totals);
+    let g = median(grads_t);
+    Ok(MlpThroughput {
+        batch,
+        steps,
+        samples_per_s: (batch * steps) as f64 / total,
+        ms_per_step: 1e3 * total / steps as f64,
+        grad_ms_per_step: 1e3 * g / steps as f64,
+    })
+}
