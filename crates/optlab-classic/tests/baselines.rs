@@ -1,5 +1,7 @@
 //! The baselines converge where they should and account their oracles.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
+
 use optlab_classic::newton::{Baseline, GdConfig, NewtonLsConfig, SuperNewtonConfig};
 use optlab_core::{Driver, RunContext, Status};
 use optlab_problems::Counted;

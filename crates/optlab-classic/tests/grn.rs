@@ -1,6 +1,8 @@
 //! Gradient-regularized Newton: a hand-computed step, convergence on problems with known
 //! answers, oracle accounting, the reference iteration counts, honest statuses, resume.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
+
 use optlab_classic::newton::{Grn, GrnConfig};
 use optlab_core::context::MemoryCheckpoints;
 use optlab_core::record::MemoryRecorder;

@@ -1,5 +1,7 @@
 //! End-to-end tests of the `optlab` binary: run records, resume, bad input, reports.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
+
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 

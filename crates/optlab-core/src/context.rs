@@ -37,10 +37,13 @@ pub trait CheckpointSink: Send {
     fn save(&mut self, step: u64, state: &[u8]) -> Result<()>;
 }
 
+/// Checkpoints kept in memory: `(step, state bytes)`.
+type Saved = Vec<(u64, Vec<u8>)>;
+
 /// Keeps checkpoints in memory; clones share the buffer (for tests).
 #[derive(Debug, Clone, Default)]
 pub struct MemoryCheckpoints {
-    saved: Arc<std::sync::Mutex<Vec<(u64, Vec<u8>)>>>,
+    saved: Arc<std::sync::Mutex<Saved>>,
 }
 
 impl MemoryCheckpoints {

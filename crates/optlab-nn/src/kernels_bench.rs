@@ -105,7 +105,7 @@ pub fn lion_kernel_bench(n: usize, reps: usize) -> KernelBench {
         let t = Instant::now();
         let (next, s) = lion.step(1e-4, pt, gt.clone(), state);
         // Force completion of the lazy/async work, if any, before stopping the clock.
-        let _ = next.clone().slice([0..1]).into_data();
+        let _ = next.clone().slice(0..1).into_data();
         times.push(t.elapsed().as_secs_f64() * 1e3);
         pt = next;
         state = s;
@@ -121,7 +121,7 @@ pub fn lion_kernel_bench(n: usize, reps: usize) -> KernelBench {
     for _ in 0..reps.max(1) {
         let t = Instant::now();
         let (next, s) = adamw.step(1e-3, pt, gt.clone(), state);
-        let _ = next.clone().slice([0..1]).into_data();
+        let _ = next.clone().slice(0..1).into_data();
         times.push(t.elapsed().as_secs_f64() * 1e3);
         pt = next;
         state = s;

@@ -2,6 +2,8 @@
 //! (dl-optimizers.md §1.7, verified with optax 0.2.8). burn runs in f32 with f32
 //! hyperparameters, so the tolerance is f32-sized.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
+
 use burn::Tensor;
 use burn::optim::{LionConfig, Optimizer};
 use burn::tensor::{Device, TensorData};

@@ -3,6 +3,8 @@
 //! (about 22%, and one coordinate that is zero at every step); the learning rate follows a
 //! schedule whose per-step values are stored in the fixture.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
+
 use optlab_nn::adamw::{AdamWConfig, AdamWState};
 use optlab_nn::lion::LionState;
 use optlab_nn::{LionConfig, real::Real};

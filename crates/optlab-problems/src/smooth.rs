@@ -623,7 +623,7 @@ mod tests {
     fn logsumexp_optimum_is_shifted_to_zero() {
         let p = LogSumExp::new(20, 20, 1.0, 3124);
         let mut g = vec![0.0; 20];
-        let f0 = p.value_grad(&vec![0.0; 20], &mut g);
+        let f0 = p.value_grad(&[0.0; 20], &mut g);
         assert!(optlab_linalg::norm2(&g) < 1e-14);
         assert_eq!(p.known_minimum(), Some(f0));
         assert!(p.value(&p.x0()) > f0);
