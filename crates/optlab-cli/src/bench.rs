@@ -55,6 +55,24 @@ pub fn case(
     })
 }
 
+/// Run a case in memory without printing.
+pub fn run_case_quiet(c: &Case) -> Outcome {
+    let rec = MemoryRecorder::new();
+    let summary = crate::find(&c.spec.method)
+        .and_then(|info| {
+            let mut ctx = RunContext::new(c.spec.seed)
+                .with_threads(c.spec.threads)
+                .with_recorder(rec.clone());
+            crate::run_in_pool(&info, &c.spec, &mut ctx)
+        })
+        .map_err(|e| format!("{e:#}"));
+    Outcome {
+        label: c.label.clone(),
+        summary,
+        rows: rec.rows(),
+    }
+}
+
 /// Run a case in memory (no run directory).
 pub fn run_case(c: &Case) -> Outcome {
     let rec = MemoryRecorder::new();
@@ -435,7 +453,7 @@ fn grn(r: &mut Report, full: bool, threads: usize) -> Result<()> {
             "grad calls",
             "Hessians",
             "factorizations",
-            "time (ms)",
+            "time (ms, median)",
             "final ||grad||",
         ]);
         let mut runs = Vec::new();
@@ -443,6 +461,17 @@ fn grn(r: &mut Report, full: bool, threads: usize) -> Result<()> {
             let o = run_case(c);
             match &o.summary {
                 Ok(s) => {
+                    // Cheap runs are repeated so the time is a median, like the peer's.
+                    let mut times = vec![s.wall_time_s];
+                    if s.wall_time_s < 0.2 {
+                        for _ in 0..6 {
+                            if let Ok(again) = &run_case_quiet(c).summary {
+                                times.push(again.wall_time_s);
+                            }
+                        }
+                    }
+                    times.sort_by(|a, b| a.total_cmp(b));
+                    let med = times[times.len() / 2];
                     let gn = o
                         .rows
                         .last()
@@ -455,12 +484,12 @@ fn grn(r: &mut Report, full: bool, threads: usize) -> Result<()> {
                         s.counts.get("grad").to_string(),
                         s.counts.get("hessian").to_string(),
                         s.counts.get("factorization").to_string(),
-                        format!("{:.2}", 1e3 * s.wall_time_s),
+                        format!("{:.2}", 1e3 * med),
                         fmt_num(gn),
                     ]);
                     all.push(serde_json::json!({
                         "problem": tag, "method": o.label, "status": s.status.label(),
-                        "iterations": s.iterations, "counts": s.counts, "wall_time_s": s.wall_time_s,
+                        "iterations": s.iterations, "counts": s.counts, "wall_time_s_median": med,
                         "final_grad_norm": gn
                     }));
                 }
@@ -468,16 +497,41 @@ fn grn(r: &mut Report, full: bool, threads: usize) -> Result<()> {
             }
             runs.push((o.label.clone(), o.rows));
         }
-        let mut text = t.render();
         if *problem == "logreg-breast-cancer"
             && let Some(peer) = read_peer("grn_scipy.json")
         {
-            let _ = write!(
-                text,
-                "\nscipy peer (bench/out/peers/grn_scipy.json, same problem and tolerance):\n\n```json\n{}\n```\n",
-                serde_json::to_string_pretty(&peer)?
-            );
+            let mu: f64 = psets[0]
+                .trim_start_matches("problem.mu=")
+                .parse()
+                .unwrap_or(f64::NAN);
+            let results = peer["results"].as_array().cloned().unwrap_or_default();
+            for res in results.iter().filter(|r| r["mu"].as_f64() == Some(mu)) {
+                for m in res["methods"].as_array().cloned().unwrap_or_default() {
+                    let gn = m["grad_norm"].as_f64().unwrap_or(f64::NAN);
+                    t.row(&[
+                        format!("scipy {} (peer)", m["method"].as_str().unwrap_or("?")),
+                        if gn <= 1e-8 {
+                            "converged (||grad f||_2 <= 1e-8)".to_string()
+                        } else {
+                            format!(
+                                "stopped at ||grad f||_2 = {gn:.2e} (success={})",
+                                m["success"]
+                            )
+                        },
+                        m["nit"].to_string(),
+                        m["njev"].to_string(),
+                        m["nhev"].to_string(),
+                        "-".into(),
+                        format!(
+                            "{:.2}",
+                            1e3 * m["time_s_median"].as_f64().unwrap_or(f64::NAN)
+                        ),
+                        fmt_num(gn),
+                    ]);
+                }
+            }
         }
+        let text = t.render();
         r.section(&format!("Gradient-regularized Newton: {tag}"), &text);
         let sub = r.dir.join(format!("grn_{pi}"));
         let grad_runs: Vec<(String, Vec<Metrics>)> = runs
