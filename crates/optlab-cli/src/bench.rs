@@ -534,23 +534,7 @@ fn grn(r: &mut Report, full: bool, threads: usize) -> Result<()> {
         let text = t.render();
         r.section(&format!("Gradient-regularized Newton: {tag}"), &text);
         let sub = r.dir.join(format!("grn_{pi}"));
-        let grad_runs: Vec<(String, Vec<Metrics>)> = runs
-            .iter()
-            .map(|(n, rows)| {
-                let rows = rows
-                    .iter()
-                    .map(|m| {
-                        let mut m = m.clone();
-                        if let Some(g) = m.get("grad_norm") {
-                            m.values.insert("gap".into(), g);
-                        }
-                        m
-                    })
-                    .collect();
-                (n.clone(), rows)
-            })
-            .collect();
-        for p in overlay_plots(&grad_runs, &format!("{tag}: ||grad f||"), &sub)? {
+        for p in overlay_plots(&runs, &tag, Some("grad_norm"), &sub)? {
             let rel = p.strip_prefix(&r.dir).unwrap_or(&p).display().to_string();
             let _ = writeln!(r.md, "\n![{rel}]({rel})");
         }

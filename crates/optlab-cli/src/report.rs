@@ -43,11 +43,12 @@ fn series(name: &str, rows: &[Metrics], x: &str, y: &str) -> Series {
 pub fn overlay_plots(
     runs: &[(String, Vec<Metrics>)],
     title: &str,
+    y_column: Option<&'static str>,
     dir: &Path,
 ) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let all: Vec<Metrics> = runs.iter().flat_map(|r| r.1.iter().cloned()).collect();
-    let y = objective_column(&all);
+    let y = y_column.unwrap_or_else(|| objective_column(&all));
     let log_y = all.iter().filter_map(|r| r.get(y)).all(|v| v > 0.0);
     let mut axes = vec![("step", "iteration"), ("time_s", "wall time (s)")];
     if let Some(c) = oracle_column(&all) {
@@ -73,7 +74,7 @@ pub fn overlay_plots(
         written.push(path);
     }
     for extra in ["test_acc", "grad_norm"] {
-        if all.iter().any(|r| r.get(extra).is_some()) {
+        if extra != y && all.iter().any(|r| r.get(extra).is_some()) {
             let plot = LinePlot {
                 title: format!("{title}: {extra}"),
                 x_label: "iteration".into(),
@@ -166,6 +167,7 @@ pub fn cmd_report(run_dirs: &[PathBuf], csv: bool, out: Option<&Path>) -> Result
         let plots = overlay_plots(
             &[(name.clone(), rows.clone())],
             &name,
+            None,
             &dir.path().join("plots"),
         )?;
         for p in plots {
@@ -185,7 +187,7 @@ pub fn cmd_report(run_dirs: &[PathBuf], csv: bool, out: Option<&Path>) -> Result
             Some(d) => d.to_path_buf(),
             None => run_dirs[0].join("plots").join("overlay"),
         };
-        for p in overlay_plots(&runs, "runs", &dir)? {
+        for p in overlay_plots(&runs, "runs", None, &dir)? {
             eprintln!("wrote {}", p.display());
         }
     }
