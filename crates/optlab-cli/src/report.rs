@@ -59,10 +59,10 @@ pub fn overlay_plots(
         let plot = LinePlot {
             title: format!("{title}: {y} vs {xlabel}"),
             x_label: xlabel.to_string(),
-            y_label: if y == "gap" {
-                "f - f*".into()
-            } else {
-                y.to_string()
+            y_label: match y {
+                "gap" => "f - f*".into(),
+                "grad_norm" => "||grad f||_2".into(),
+                other => other.to_string(),
             },
             log_x: false,
             log_y,
