@@ -7,6 +7,7 @@ pub mod lion;
 pub mod methods;
 pub mod mlp;
 pub mod real;
+pub mod step;
 pub mod train;
 
 pub use adamw::{AdamWConfig, AdamWState};
