@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create bench/peers/.venv with the pinned Python peers used by optlab's optional
-# fixture generators and peer benchmarks (jax/optax, numpy, scipy).
+# fixture generators and peer benchmarks (jax/optax, numpy, scipy, cyipopt/Ipopt).
 #
 # Idempotent: if the venv exists and the pinned packages import with the pinned
 # versions, nothing is done. Otherwise the venv is (re)created and the pins installed.
@@ -23,14 +23,18 @@ PINS=(
   "ml_dtypes==0.6.0"
   "opt_einsum==3.4.0"
   "absl-py==2.5.1"
+  # Ipopt 3.14.11 (+ MUMPS, OpenBLAS) bundled in a binary cp311 wheel; import name `cyipopt`.
+  # (The plain `cyipopt` sdist needs a system libipopt / ipopt.pc and does not build here.)
+  "cyipopt-wheels==1.7.0.dev0"
 )
 
 # The import check: every pinned distribution at its pinned version.
 CHECK='
 import importlib.metadata as md, sys
 want = {"jax": "0.10.2", "jaxlib": "0.10.2", "optax": "0.2.8", "numpy": "2.4.6",
-        "scipy": "1.17.1", "ml_dtypes": "0.6.0", "opt_einsum": "3.4.0", "absl-py": "2.5.1"}
-import jax, jaxlib, optax, numpy, scipy, scipy.optimize  # noqa: F401
+        "scipy": "1.17.1", "ml_dtypes": "0.6.0", "opt_einsum": "3.4.0", "absl-py": "2.5.1",
+        "cyipopt-wheels": "1.7.0.dev0"}
+import jax, jaxlib, optax, numpy, scipy, scipy.optimize, cyipopt  # noqa: F401
 bad = {k: md.version(k) for k in want if md.version(k) != want[k]}
 if sys.version_info[:2] != (3, 11):
     bad["python"] = sys.version

@@ -1,12 +1,15 @@
 //! optlab's f64 methods on faer. Classic code never sees burn.
 
+pub mod constrained;
 pub mod newton;
 
+use constrained::{AdaSketch, AdaSketchConfig};
 use newton::{Baseline, GdConfig, Grn, GrnConfig, NewtonLsConfig, SuperNewtonConfig};
 use optlab_core::registry::{from_table, to_table};
 use optlab_core::{Driver, MethodConfig, MethodInfo, Result, RunContext, RunSpec, Summary};
-use optlab_problems::Counted;
 use optlab_problems::catalog::{SMOOTH, build, default_table};
+use optlab_problems::constrained::catalog as constrained_catalog;
+use optlab_problems::{Counted, CountedEq};
 
 fn problem(spec: &RunSpec, ctx: &RunContext) -> Result<Counted> {
     optlab_linalg::set_threads(ctx.threads());
@@ -47,6 +50,70 @@ fn run_newton_ls(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
     Ok(Driver::new(cfg.stopping().termination())
         .run(&mut solver, ctx)?
         .0)
+}
+
+fn run_adasketch(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
+    let cfg: AdaSketchConfig = from_table("config", &spec.config)?;
+    cfg.validate()?;
+    optlab_linalg::set_threads(ctx.threads());
+    let problem = CountedEq::new(constrained_catalog::build(&spec.problem)?)?;
+    let mut solver = AdaSketch::new(cfg, problem)?;
+    Ok(Driver::new(cfg.termination()).run(&mut solver, ctx)?.0)
+}
+
+fn describe_adasketch() -> String {
+    let notes = [
+        (
+            "solver",
+            "kaczmarz | gaussian | block | exact-dense | exact-sparse",
+        ),
+        ("block_size", "rows per step for solver = \"block\""),
+        ("eta1", "merit penalty on ||c||^2 (grows by nu^2)"),
+        ("eta2", "merit penalty on ||grad_x L||^2 (shrinks by nu)"),
+        ("delta", "accuracy parameter (floor 1e-6)"),
+        (
+            "xi_b",
+            "Hessian shift xi_B when the reduced Hessian is not PD",
+        ),
+        ("beta", "Armijo constant, < 0.5"),
+        ("nu", "penalty growth factor, > 1"),
+        (
+            "theta",
+            "accuracy factor in ||K|| Psi ||r|| <= theta delta ||b||",
+        ),
+        ("superlinear", "sharpen theta_k = theta min(1, KKT^sharpen)"),
+        ("sharpen", "exponent of the sharpening sequence"),
+        (
+            "merit_hessian",
+            "lagrangian (paper) | objective (official code)",
+        ),
+        ("kkt_tol", "stop when ||(grad_x L, c)||_2 <= kkt_tol"),
+        ("max_iters", "outer iteration limit"),
+        ("max_inner", "sketch steps per Newton step"),
+        ("max_backtracks", "step halvings before status Stalled"),
+        (
+            "singular_tol",
+            "lambda_min(G G^T) below this: status Singular",
+        ),
+        (
+            "reduced_hessian_tol",
+            "reduced-Hessian eigenvalue threshold for the modification",
+        ),
+        ("max_time_s", "wall-time limit in seconds (0: none)"),
+    ];
+    let text = toml::to_string(&AdaSketchConfig::default()).unwrap_or_default();
+    let mut out = String::from("[config]\n");
+    for line in text.lines() {
+        let key = line.split('=').next().unwrap_or("").trim();
+        match notes.iter().find(|(k, _)| *k == key) {
+            Some((_, note)) => out.push_str(&format!("{line:<28} # {note}\n")),
+            None => out.push_str(&format!("{line}\n")),
+        }
+    }
+    out.push_str("\n[problem]   # one of: ");
+    out.push_str(&constrained_catalog::ALL.join(", "));
+    out.push_str("\nname = \"hs6\"\n# poisson-control takes grid = N; logreg-eq-* take seed\n");
+    out
 }
 
 fn commented<T: serde::Serialize>(cfg: &T, notes: &[(&str, &str)]) -> String {
@@ -163,6 +230,16 @@ pub fn methods() -> Vec<MethodInfo> {
             default_config: || to_table(&NewtonLsConfig::default()),
             default_problem: default_table,
             run: run_newton_ls,
+        },
+        MethodInfo {
+            name: "adasketch-newton",
+            summary: "Sketched Newton-KKT steps with the exact augmented Lagrangian merit (equality constraints)",
+            reference: "Hong, Na, Mahoney, Kolar, Constrained Optimization via Exact Augmented Lagrangian and Randomized Iterative Sketching, ICML 2023",
+            problems: constrained_catalog::ALL,
+            describe: describe_adasketch,
+            default_config: || to_table(&AdaSketchConfig::default()),
+            default_problem: constrained_catalog::default_table,
+            run: run_adasketch,
         },
     ]
 }

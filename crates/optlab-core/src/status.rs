@@ -22,6 +22,9 @@ pub enum Status {
     NumericalFailure { reason: String },
     /// Constraints could not be satisfied within tolerance.
     Infeasible,
+    /// A linear system the method relies on is (numerically) singular, e.g. rank-deficient
+    /// constraint Jacobians; the last iterate is kept.
+    Singular { reason: String },
     /// Stopped by the user (Ctrl-C) or a cancel request; a checkpoint was written.
     Cancelled,
 }
@@ -53,6 +56,7 @@ impl Status {
             Status::Stalled { reason } => format!("stalled ({reason})"),
             Status::NumericalFailure { reason } => format!("numerical failure ({reason})"),
             Status::Infeasible => "infeasible".into(),
+            Status::Singular { reason } => format!("singular ({reason})"),
             Status::Cancelled => "cancelled".into(),
         }
     }

@@ -5,8 +5,11 @@
 //! factored once, and the faer parallelism for a thread count.
 
 pub use faer;
+
+pub mod sparse;
 use faer::linalg::solvers::Solve;
 use faer::{Mat, Par, Side};
+pub use sparse::{Csr, ShapeError};
 
 /// A matrix that is not (numerically) symmetric positive definite.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -331,3 +331,105 @@ mod tests {
         }
     }
 }
+
+/// LIBSVM "mushrooms" (8124 rows, 112 binary features, labels `1`/`2`).
+pub const MUSHROOMS_LIBSVM: &str = include_str!("../data/mushrooms.txt");
+
+/// Parse LIBSVM/SVMlight text (`label idx:value ...`, 1-based feature indices) into a dense
+/// dataset with `n_features` columns. The distinct labels, sorted numerically, become classes
+/// `0, 1, ...`. Errors name the 1-based line.
+pub fn parse_libsvm(source: &str, text: &str, n_features: usize) -> Result<Dataset> {
+    let mut x = Vec::new();
+    let mut raw_labels: Vec<f64> = Vec::new();
+    for (k, line) in text.lines().enumerate() {
+        let lineno = k + 1;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut parts = line.split_whitespace();
+        let label_txt = parts.next().unwrap_or("");
+        let label: f64 = label_txt.parse().map_err(|_| {
+            Error::data(
+                source,
+                lineno,
+                format!("label `{label_txt}` is not a number"),
+            )
+        })?;
+        if !label.is_finite() {
+            return Err(Error::data(source, lineno, "label is not finite"));
+        }
+        let mut row = vec![0.0; n_features];
+        let mut last = 0usize;
+        for tok in parts {
+            let (i, v) = tok.split_once(':').ok_or_else(|| {
+                Error::data(
+                    source,
+                    lineno,
+                    format!("`{tok}` is not of the form index:value"),
+                )
+            })?;
+            let i: usize = i.parse().map_err(|_| {
+                Error::data(
+                    source,
+                    lineno,
+                    format!("feature index `{i}` is not a positive integer"),
+                )
+            })?;
+            if i == 0 || i > n_features {
+                return Err(Error::data(
+                    source,
+                    lineno,
+                    format!("feature index {i} is outside 1..={n_features}"),
+                ));
+            }
+            if i <= last {
+                return Err(Error::data(
+                    source,
+                    lineno,
+                    format!("feature index {i} is not increasing"),
+                ));
+            }
+            last = i;
+            let v: f64 = v.parse().map_err(|_| {
+                Error::data(
+                    source,
+                    lineno,
+                    format!("feature {i}: `{v}` is not a number"),
+                )
+            })?;
+            if !v.is_finite() {
+                return Err(Error::data(
+                    source,
+                    lineno,
+                    format!("feature {i} is not finite"),
+                ));
+            }
+            row[i - 1] = v;
+        }
+        x.extend(row);
+        raw_labels.push(label);
+    }
+    if raw_labels.is_empty() {
+        return Err(Error::data(source, 0, "no data rows"));
+    }
+    let mut classes = raw_labels.clone();
+    classes.sort_by(f64::total_cmp);
+    classes.dedup();
+    let y = raw_labels
+        .iter()
+        .map(|l| classes.iter().position(|c| c == l).unwrap_or(0))
+        .collect();
+    Ok(Dataset {
+        x,
+        y,
+        n_features,
+        n_classes: classes.len(),
+        feature_names: (1..=n_features).map(|i| format!("f{i}")).collect(),
+    })
+}
+
+/// UCI Mushroom in LIBSVM form: 8124 x 112, class 0 = label 1 (poisonous), 1 = label 2.
+pub fn mushrooms() -> Result<Dataset> {
+    parse_libsvm("mushrooms.txt", MUSHROOMS_LIBSVM, 112)
+}

@@ -2,8 +2,11 @@
 
 pub mod catalog;
 pub mod check;
+pub mod constrained;
 pub mod data;
+pub mod jet;
 pub mod oracle;
 pub mod smooth;
 
+pub use constrained::{CountedEq, EqProblem};
 pub use oracle::{Counted, HessianKind, SmoothProblem};
