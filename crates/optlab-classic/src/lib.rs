@@ -68,6 +68,10 @@ fn describe_adasketch() -> String {
             "kaczmarz | gaussian | block | exact-dense | exact-sparse",
         ),
         ("block_size", "rows per step for solver = \"block\""),
+        (
+            "row_sampling",
+            "uniform (official code) | row-norm (Strohmer-Vershynin)",
+        ),
         ("eta1", "merit penalty on ||c||^2 (grows by nu^2)"),
         ("eta2", "merit penalty on ||grad_x L||^2 (shrinks by nu)"),
         ("delta", "accuracy parameter (floor 1e-6)"),

@@ -104,18 +104,19 @@ pub fn run_case(c: &Case) -> Outcome {
     }
 }
 
-struct Report {
-    dir: PathBuf,
-    md: String,
-    json: serde_json::Map<String, serde_json::Value>,
+/// The report being assembled.
+pub struct Report {
+    pub(crate) dir: PathBuf,
+    pub(crate) md: String,
+    pub(crate) json: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Report {
-    fn section(&mut self, title: &str, text: &str) {
+    pub(crate) fn section(&mut self, title: &str, text: &str) {
         let _ = write!(self.md, "\n## {title}\n\n{text}\n");
     }
 
-    fn plot(&mut self, name: &str, plot: &LinePlot) -> Result<()> {
+    pub(crate) fn plot(&mut self, name: &str, plot: &LinePlot) -> Result<()> {
         let p = self.dir.join(format!("{name}.svg"));
         std::fs::write(&p, plot.render())
             .with_context(|| format!("cannot write {}", p.display()))?;
@@ -131,7 +132,7 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
     (m, var.sqrt())
 }
 
-fn read_peer(name: &str) -> Option<serde_json::Value> {
+pub(crate) fn read_peer(name: &str) -> Option<serde_json::Value> {
     let p = Path::new("bench/out/peers").join(name);
     let text = std::fs::read_to_string(p).ok()?;
     serde_json::from_str(&text).ok()
@@ -556,7 +557,7 @@ pub fn cmd_bench(
         "full" => true,
         other => bail!("unknown suite `{other}` (expected quick or full)"),
     };
-    let known = ["kernels", "lion", "grn"];
+    let known = ["kernels", "lion", "grn", "constrained"];
     if let Some(o) = only
         && !known.contains(&o)
     {
@@ -589,6 +590,9 @@ pub fn cmd_bench(
     }
     if want("grn") {
         grn(&mut r, full, threads)?;
+    }
+    if want("constrained") {
+        crate::bench_constrained::constrained(&mut r, full, threads)?;
     }
     if want("lion") {
         lion(&mut r, full, threads, seeds)?;

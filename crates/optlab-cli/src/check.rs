@@ -29,6 +29,7 @@ impl Tally {
 fn small(info: &MethodInfo, problem: &str) -> Result<RunSpec> {
     let sets: &[&str] = match info.name {
         "lion" | "adamw" => &["epochs=4", "problem.hidden=[32]", "lr=1e-3"],
+        "adasketch-newton" => &["max_iters=12"],
         _ => &[],
     };
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
@@ -120,7 +121,57 @@ fn rejects_bad_config(info: &MethodInfo, spec: &RunSpec) -> Result<String, Strin
     }
 }
 
+/// KKT verification (ARCHITECTURE.md §6.4) of AdaSketch-Newton's answers on the HS set:
+/// feasibility, stationarity with the returned multipliers, and the known optimal value.
+fn kkt_battery(t: &mut Tally) {
+    use optlab_classic::constrained::{AdaSketch, AdaSketchConfig, InnerSolver};
+    use optlab_problems::EqProblem;
+    use optlab_problems::constrained::hs;
+    let cfg = AdaSketchConfig {
+        solver: InnerSolver::ExactDense,
+        ..Default::default()
+    };
+    for p in hs::all() {
+        let name = p.name().to_string();
+        let fs = p.known_minimum().unwrap_or(f64::NAN);
+        let check = || -> Result<String, String> {
+            let counted =
+                optlab_problems::CountedEq::new(Box::new(p.clone())).map_err(|e| e.to_string())?;
+            let mut solver = AdaSketch::new(cfg, counted).map_err(|e| e.to_string())?;
+            let (sum, st) = optlab_core::Driver::new(cfg.termination())
+                .run(&mut solver, &mut RunContext::new(0))
+                .map_err(|e| e.to_string())?;
+            // Recompute the residuals from the problem itself, not from the solver's state.
+            let c = p.constraints(&st.x);
+            let g = p.gradient(&st.x);
+            let jt = p.jacobian(&st.x).mul_t(&st.lambda);
+            let stat = g
+                .iter()
+                .zip(&jt)
+                .map(|(a, b)| (a + b).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            let feas = c.iter().map(|v| v * v).sum::<f64>().sqrt();
+            let ferr = (p.value(&st.x) - fs).abs() / (fs.abs() + 1.0);
+            if sum.status.is_success() && stat <= 1e-6 && feas <= 1e-6 && ferr <= 1e-6 {
+                Ok(format!(
+                    "||grad L|| {stat:.1e}, ||c|| {feas:.1e}, |f-f*| {ferr:.1e}"
+                ))
+            } else {
+                Err(format!(
+                    "{}: ||grad L|| {stat:.1e}, ||c|| {feas:.1e}, |f-f*| {ferr:.1e}",
+                    sum.status.label()
+                ))
+            }
+        };
+        t.check(&format!("KKT: {name}"), check());
+    }
+}
+
 fn method_specific(info: &MethodInfo, t: &mut Tally) {
+    if info.name == "adasketch-newton" {
+        kkt_battery(t);
+    }
     if info.name == "lion" {
         // dl-optimizers.md §1.7 (verified with optax 0.2.8).
         let want = [

@@ -5,6 +5,7 @@
 //! 130 cancelled.
 
 mod bench;
+mod bench_constrained;
 mod check;
 mod lazy;
 mod progress;
