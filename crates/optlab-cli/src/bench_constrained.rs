@@ -10,6 +10,9 @@ use optlab_report::plot::{LinePlot, Series};
 use optlab_report::table::{MarkdownTable, fmt_num};
 use std::fmt::Write as _;
 
+/// Labelled metric rows of several runs.
+type Runs = Vec<(String, Vec<Metrics>)>;
+
 const HS: [&str; 19] = [
     "hs6", "hs7", "hs26", "hs27", "hs28", "hs39", "hs40", "hs42", "hs46", "hs47", "hs48", "hs49",
     "hs50", "hs51", "hs52", "hs56", "hs77", "hs78", "hs79",
@@ -116,7 +119,7 @@ pub fn constrained(r: &mut Report, full: bool, threads: usize) -> Result<()> {
     let (mut ipopt_ms, mut ipopt_solver_ms, mut ipopt_ok, mut slsqp_ok) = (0.0, 0.0, 0, 0);
     let mut json = Vec::new();
     let plot_for = ["hs7", "hs40", "hs47", "hs77"];
-    let mut plots: Vec<(String, Vec<(String, Vec<Metrics>)>)> = Vec::new();
+    let mut plots: Vec<(String, Runs)> = Vec::new();
     for name in HS {
         let mut row = vec![name.to_string(), String::new()];
         let mut runs = Vec::new();

@@ -34,10 +34,18 @@ fn list_and_describe() {
         .stdout
         .clone();
     let out = String::from_utf8(out).unwrap();
-    for m in ["grn", "gd", "super-newton", "newton-ls", "lion", "adamw"] {
+    for m in [
+        "grn",
+        "gd",
+        "super-newton",
+        "newton-ls",
+        "lion",
+        "adamw",
+        "adasketch-newton",
+    ] {
         assert!(out.contains(m), "{out}");
     }
-    for m in ["grn", "lion", "gd"] {
+    for m in ["grn", "lion", "gd", "adasketch-newton"] {
         let out = optlab()
             .args(["describe", m])
             .assert()
@@ -233,6 +241,28 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
         .clone();
     assert!(String::from_utf8(out).unwrap().contains("line 3"));
 
+    rejected(
+        &[
+            "run",
+            "adasketch-newton",
+            "--problem",
+            "poisson-control",
+            "--set",
+            "problem.grid=0",
+        ],
+        "problem.grid",
+    );
+    rejected(&["run", "adasketch-newton", "--set", "beta=0.7"], "`beta`");
+    rejected(
+        &["run", "adasketch-newton", "--set", "solver=\"cg\""],
+        "solver",
+    );
+    rejected(
+        &["run", "adasketch-newton", "--problem", "quadratic"],
+        "cannot run on problem",
+    );
+    rejected(&["run", "grn", "--problem", "hs6"], "cannot run on problem");
+
     optlab().args(["run"]).assert().code(2);
     optlab().args(["bench", "--suite", "nope"]).assert().code(1);
 }
@@ -278,4 +308,42 @@ fn check_passes_for_grn_and_lion() {
         let out = String::from_utf8(out).unwrap();
         assert!(out.contains(" passed, 0 failed"), "{out}");
     }
+}
+
+#[test]
+fn constrained_runs_report_kkt_and_honest_statuses() {
+    let root = tempfile::tempdir().unwrap();
+    optlab()
+        .args(["run", "adasketch-newton", "--problem", "hs40", "--out"])
+        .arg(root.path())
+        .assert()
+        .code(0);
+    let s = summary(&only_run_dir(root.path()));
+    assert_eq!(s["status"]["kind"], "converged", "{s}");
+    let text = s.to_string();
+    assert!(
+        text.contains("\"kkt\"") && text.contains("\"cviol\""),
+        "{text}"
+    );
+
+    // Seed 0 of the breast-cancer problem runs into nearly dependent constraints: exit code 3
+    // and status `singular`, never "converged".
+    let root = tempfile::tempdir().unwrap();
+    optlab()
+        .args([
+            "run",
+            "adasketch-newton",
+            "--problem",
+            "logreg-eq-breast-cancer",
+            "--set",
+            "problem.seed=0",
+            "--set",
+            "solver=\"exact-dense\"",
+            "--out",
+        ])
+        .arg(root.path())
+        .assert()
+        .code(3);
+    let s = summary(&only_run_dir(root.path()));
+    assert_eq!(s["status"]["kind"], "singular", "{s}");
 }

@@ -34,7 +34,7 @@ impl Csr {
             )));
         }
         let mut sorted: Vec<(usize, usize, f64)> = triplets.to_vec();
-        sorted.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        sorted.sort_by_key(|a| (a.0, a.1));
         let mut indptr = vec![0usize; nrows + 1];
         let mut indices = Vec::with_capacity(sorted.len());
         let mut values: Vec<f64> = Vec::with_capacity(sorted.len());

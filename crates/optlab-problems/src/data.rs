@@ -258,80 +258,6 @@ pub fn stratified_split(
     Ok((train, test))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn embedded_datasets_load_with_documented_shapes() {
-        let d = digits().unwrap();
-        assert_eq!((d.len(), d.n_features), (1797, 64));
-        assert!(d.x.iter().all(|&v| (0.0..=16.0).contains(&v)));
-        let counts: Vec<usize> = (0..10)
-            .map(|c| d.y.iter().filter(|&&y| y == c).count())
-            .collect();
-        assert_eq!(
-            counts,
-            vec![178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
-        );
-        let b = breast_cancer().unwrap();
-        assert_eq!((b.len(), b.n_features), (569, 30));
-        assert_eq!(b.y.iter().filter(|&&y| y == 0).count(), 212);
-        assert_eq!(b.feature_names[0], "mean radius");
-    }
-
-    #[test]
-    fn digits_split_is_1437_360_and_stratified() {
-        let d = digits().unwrap();
-        let (tr, te) = stratified_split(&d.y, 10, 0.2, 0).unwrap();
-        assert_eq!((tr.len(), te.len()), (1437, 360));
-        let mut all: Vec<usize> = tr.iter().chain(&te).copied().collect();
-        all.sort_unstable();
-        assert_eq!(all, (0..1797).collect::<Vec<_>>());
-        assert_eq!(stratified_split(&d.y, 10, 0.2, 0).unwrap().1, te);
-    }
-
-    fn err(text: &str) -> String {
-        parse_labeled_csv("t.csv", text, 2, 3)
-            .unwrap_err()
-            .to_string()
-    }
-
-    #[test]
-    fn malformed_input_names_the_line() {
-        assert!(err("").contains("line 1"));
-        assert!(
-            err("a,b\n1,2\n").contains("line 1"),
-            "{}",
-            err("a,b\n1,2\n")
-        );
-        assert!(err("a,b,c\n1,2,0\n").contains("`label`"));
-        let e = err("a,b,label\n1,2,0\n1,2\n");
-        assert!(e.contains("line 3") && e.contains("2 columns"), "{e}");
-        let e = err("a,b,label\n1,x,0\n");
-        assert!(e.contains("line 2") && e.contains("`b`"), "{e}");
-        let e = err("a,b,label\n1,NaN,0\n");
-        assert!(e.contains("line 2") && e.contains("non-finite"), "{e}");
-        let e = err("a,b,label\n1,2,3\n");
-        assert!(e.contains("line 2") && e.contains("out of range"), "{e}");
-        let e = err("a,b,label\n1,2,-1\n");
-        assert!(e.contains("line 2"), "{e}");
-        assert!(err("a,b,label\n").contains("no data rows"));
-    }
-
-    #[test]
-    fn standardize_gives_zero_mean_unit_sd() {
-        let mut b = breast_cancer().unwrap();
-        b.standardize();
-        let n = b.len() as f64;
-        for j in 0..b.n_features {
-            let m: f64 = (0..b.len()).map(|i| b.row(i)[j]).sum::<f64>() / n;
-            let v: f64 = (0..b.len()).map(|i| (b.row(i)[j] - m).powi(2)).sum::<f64>() / n;
-            assert!(m.abs() < 1e-12 && (v - 1.0).abs() < 1e-12);
-        }
-    }
-}
-
 /// LIBSVM "mushrooms" (8124 rows, 112 binary features, labels `1`/`2`).
 pub const MUSHROOMS_LIBSVM: &str = include_str!("../data/mushrooms.txt");
 
@@ -432,4 +358,78 @@ pub fn parse_libsvm(source: &str, text: &str, n_features: usize) -> Result<Datas
 /// UCI Mushroom in LIBSVM form: 8124 x 112, class 0 = label 1 (poisonous), 1 = label 2.
 pub fn mushrooms() -> Result<Dataset> {
     parse_libsvm("mushrooms.txt", MUSHROOMS_LIBSVM, 112)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_datasets_load_with_documented_shapes() {
+        let d = digits().unwrap();
+        assert_eq!((d.len(), d.n_features), (1797, 64));
+        assert!(d.x.iter().all(|&v| (0.0..=16.0).contains(&v)));
+        let counts: Vec<usize> = (0..10)
+            .map(|c| d.y.iter().filter(|&&y| y == c).count())
+            .collect();
+        assert_eq!(
+            counts,
+            vec![178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+        );
+        let b = breast_cancer().unwrap();
+        assert_eq!((b.len(), b.n_features), (569, 30));
+        assert_eq!(b.y.iter().filter(|&&y| y == 0).count(), 212);
+        assert_eq!(b.feature_names[0], "mean radius");
+    }
+
+    #[test]
+    fn digits_split_is_1437_360_and_stratified() {
+        let d = digits().unwrap();
+        let (tr, te) = stratified_split(&d.y, 10, 0.2, 0).unwrap();
+        assert_eq!((tr.len(), te.len()), (1437, 360));
+        let mut all: Vec<usize> = tr.iter().chain(&te).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..1797).collect::<Vec<_>>());
+        assert_eq!(stratified_split(&d.y, 10, 0.2, 0).unwrap().1, te);
+    }
+
+    fn err(text: &str) -> String {
+        parse_labeled_csv("t.csv", text, 2, 3)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn malformed_input_names_the_line() {
+        assert!(err("").contains("line 1"));
+        assert!(
+            err("a,b\n1,2\n").contains("line 1"),
+            "{}",
+            err("a,b\n1,2\n")
+        );
+        assert!(err("a,b,c\n1,2,0\n").contains("`label`"));
+        let e = err("a,b,label\n1,2,0\n1,2\n");
+        assert!(e.contains("line 3") && e.contains("2 columns"), "{e}");
+        let e = err("a,b,label\n1,x,0\n");
+        assert!(e.contains("line 2") && e.contains("`b`"), "{e}");
+        let e = err("a,b,label\n1,NaN,0\n");
+        assert!(e.contains("line 2") && e.contains("non-finite"), "{e}");
+        let e = err("a,b,label\n1,2,3\n");
+        assert!(e.contains("line 2") && e.contains("out of range"), "{e}");
+        let e = err("a,b,label\n1,2,-1\n");
+        assert!(e.contains("line 2"), "{e}");
+        assert!(err("a,b,label\n").contains("no data rows"));
+    }
+
+    #[test]
+    fn standardize_gives_zero_mean_unit_sd() {
+        let mut b = breast_cancer().unwrap();
+        b.standardize();
+        let n = b.len() as f64;
+        for j in 0..b.n_features {
+            let m: f64 = (0..b.len()).map(|i| b.row(i)[j]).sum::<f64>() / n;
+            let v: f64 = (0..b.len()).map(|i| (b.row(i)[j] - m).powi(2)).sum::<f64>() / n;
+            assert!(m.abs() < 1e-12 && (v - 1.0).abs() < 1e-12);
+        }
+    }
 }

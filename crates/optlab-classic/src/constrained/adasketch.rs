@@ -145,7 +145,7 @@ impl MethodConfig for AdaSketchConfig {
                 "must be below 0.5 (the merit analysis needs it)",
             ));
         }
-        if !(self.nu > 1.0) {
+        if self.nu.is_nan() || self.nu <= 1.0 {
             return Err(Error::config("nu", format!("must be > 1, got {}", self.nu)));
         }
         positive("theta", self.theta)?;
