@@ -490,3 +490,76 @@ fn bad_configs_name_the_field() {
         assert!(e.contains(field), "{e}");
     }
 }
+
+/// `min ½||x||²` s.t. `x1 + x2 = 1`, from `x0 = 0`, `λ0 = 0`.
+struct TinyQp;
+
+impl EqProblem for TinyQp {
+    fn name(&self) -> &str {
+        "tiny-qp"
+    }
+    fn n(&self) -> usize {
+        2
+    }
+    fn m(&self) -> usize {
+        1
+    }
+    fn x0(&self) -> Vec<f64> {
+        vec![0.0, 0.0]
+    }
+    fn value(&self, x: &[f64]) -> f64 {
+        0.5 * (x[0] * x[0] + x[1] * x[1])
+    }
+    fn gradient(&self, x: &[f64]) -> Vec<f64> {
+        x.to_vec()
+    }
+    fn constraints(&self, x: &[f64]) -> Vec<f64> {
+        vec![x[0] + x[1] - 1.0]
+    }
+    fn jacobian(&self, _x: &[f64]) -> Csr {
+        Csr::from_rows(2, &[vec![1.0, 1.0]]).unwrap()
+    }
+    fn lagrangian_hessian(&self, _x: &[f64], _l: &[f64]) -> Csr {
+        Csr::diag(&[1.0, 1.0])
+    }
+}
+
+/// One step by hand: K = [[1,0,1],[0,1,1],[1,1,0]], b = -(∇f + G^T λ, c) = (0, 0, 1), so
+/// (Δx, Δλ) = (0.5, 0.5, -0.5). Merit gradient at (x0, λ0) with η = (1, 0.1):
+/// ∇_x L_η = ∇_x L + η2 H ∇_x L + η1 G^T c = (-1, -1), ∇_λ L_η = c + η2 G ∇_x L = -1, so
+/// ∇L_η^T Δ = -0.5 <= -η2/2 ||b||² = -0.05 (no penalty update, descent gap -0.45).
+/// L_η(x0) = 0.5, L_η(x0 + Δ) = 0.25 <= 0.5 + 0.1 (-0.5): the unit step is accepted and lands
+/// on the solution x = (0.5, 0.5), λ = -0.5.
+#[test]
+fn one_step_by_hand_on_a_tiny_qp() {
+    let cfg = AdaSketchConfig {
+        solver: InnerSolver::ExactDense,
+        max_iters: 1,
+        ..Default::default()
+    };
+    let (_, s) = solve(Box::new(TinyQp), cfg, 0);
+    assert!(
+        (s.x[0] - 0.5).abs() < 1e-15 && (s.x[1] - 0.5).abs() < 1e-15,
+        "{:?}",
+        s.x
+    );
+    assert!((s.lambda[0] + 0.5).abs() < 1e-15);
+    assert_eq!(s.alpha, 1.0);
+    assert_eq!(s.eta_updates, 0);
+    assert!((s.descent_gap + 0.45).abs() < 1e-15, "{}", s.descent_gap);
+    assert!(s.kkt < 1e-15);
+    // δ: Ψ = 20 max(||B||_F², 1) / (min(ξ_G, 1) min(ξ_B, 1)) = 20·2 / (1·0.1) = 400,
+    // Υ = max(||G||_F, ||H||_F, 1) = √2, δ_trial = 0.4·0.1 / (2.1·2·400²) ≈ 5.95e-8 < floor.
+    assert_eq!(s.delta, 1e-6);
+    // A Kaczmarz step gets there only approximately, within its accuracy condition.
+    let (_, k) = solve(
+        Box::new(TinyQp),
+        AdaSketchConfig {
+            max_iters: 1,
+            ..Default::default()
+        },
+        0,
+    );
+    assert!((k.x[0] - 0.5).abs() < 1e-6 && (k.x[1] - 0.5).abs() < 1e-6);
+    assert!(k.inner_iters > 1);
+}
