@@ -1,12 +1,17 @@
 //! optlab's f64 methods on faer. Classic code never sees burn.
 
 pub mod constrained;
+pub mod dfo;
 pub mod newton;
 
 use constrained::{AdaSketch, AdaSketchConfig};
+use dfo::{Cbo, CboConfig, Dsm, DsmConfig};
 use newton::{Baseline, GdConfig, Grn, GrnConfig, NewtonLsConfig, SuperNewtonConfig};
 use optlab_core::registry::{from_table, to_table};
 use optlab_core::{Driver, MethodConfig, MethodInfo, Result, RunContext, RunSpec, Summary};
+use optlab_problems::blackbox::BlackBox as _;
+use optlab_problems::blackbox::catalog as blackbox_catalog;
+use optlab_problems::blackbox::functions::protocol_start;
 use optlab_problems::catalog::{SMOOTH, build, default_table};
 use optlab_problems::constrained::catalog as constrained_catalog;
 use optlab_problems::{Counted, CountedEq};
@@ -50,6 +55,104 @@ fn run_newton_ls(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
     Ok(Driver::new(cfg.stopping().termination())
         .run(&mut solver, ctx)?
         .0)
+}
+
+fn run_cbo(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
+    let cfg: CboConfig = from_table("config", &spec.config)?;
+    cfg.validate()?;
+    let problem = blackbox_catalog::build_boxed(&spec.problem)?;
+    let mut solver = Cbo::new(cfg, problem)?;
+    Ok(Driver::new(cfg.termination()).run(&mut solver, ctx)?.0)
+}
+
+fn run_cdsm(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
+    let cfg: DsmConfig = from_table("config", &spec.config)?;
+    cfg.validate()?;
+    let (f, s) = blackbox_catalog::build(&spec.problem)?;
+    let x0 = match f.bounds() {
+        Some(b) => protocol_start(b, s.start_seed),
+        None => vec![0.0; f.dim()],
+    };
+    let mut solver = Dsm::new(cfg, Box::new(f), x0)?;
+    Ok(Driver::new(cfg.termination()).run(&mut solver, ctx)?.0)
+}
+
+fn describe_with(text: &str, notes: &[(&str, &str)], problems: &[&str], problem: &str) -> String {
+    let mut out = String::from("[config]\n");
+    for line in text.lines() {
+        let key = line.split('=').next().unwrap_or("").trim();
+        match notes.iter().find(|(k, _)| *k == key) {
+            Some((_, note)) => out.push_str(&format!("{line:<28} # {note}\n")),
+            None => out.push_str(&format!("{line}\n")),
+        }
+    }
+    out.push_str("\n[problem]   # one of: ");
+    out.push_str(&problems.join(", "));
+    out.push_str(&format!("\n{problem}\n"));
+    out
+}
+
+fn describe_cbo() -> String {
+    let text = toml::to_string(&CboConfig::default()).unwrap_or_default();
+    describe_with(
+        &text,
+        &[
+            ("particles", "number of particles N"),
+            ("dt", "Euler-Maruyama time step"),
+            ("lambda", "drift toward the consensus"),
+            ("sigma", "noise strength"),
+            ("alpha", "inverse temperature of the Laplace weights"),
+            ("noise", "anisotropic | isotropic"),
+            (
+                "batch",
+                "particles forming the consensus each iteration (0: all)",
+            ),
+            (
+                "alpha_factor",
+                "alpha *= alpha_factor each iteration (1: fixed)",
+            ),
+            ("alpha_max", "cap of the alpha schedule"),
+            ("sigma_factor", "sigma *= sigma_factor each iteration"),
+            ("dt_factor", "dt *= dt_factor each iteration"),
+            (
+                "init_low",
+                "initial particles uniform on [init_low, init_high]^d",
+            ),
+            ("project", "clamp particles into the problem's bounds"),
+            (
+                "collapse_tol",
+                "converged when every particle is this close to the consensus",
+            ),
+            ("max_evals", "evaluation budget (0: none)"),
+        ],
+        blackbox_catalog::ALL,
+        "name = \"rastrigin\"\nd = 2\nstart_seed = 0   # (direct search only)",
+    )
+}
+
+fn describe_cdsm() -> String {
+    let text = toml::to_string(&DsmConfig::default()).unwrap_or_default();
+    describe_with(
+        &text,
+        &[
+            (
+                "mode",
+                "cdsm (hybrid and attack-only: method dsm-surrogate)",
+            ),
+            ("r0", "initial poll radius, relative to the box width"),
+            ("r_cover", "covering-step ball radius (relative; 0: off)"),
+            (
+                "r_min",
+                "converged when the poll radius is below this (relative)",
+            ),
+            ("r_max", "largest poll radius (relative)"),
+            ("search", "random search step before the poll"),
+            ("barrier", "extreme | progressive (constraints c(x) <= 0)"),
+            ("max_evals", "evaluation budget (0: none)"),
+        ],
+        blackbox_catalog::ALL,
+        "name = \"branin\"\nd = 2\nstart_seed = 0   # start: the shared protocol's point for this seed",
+    )
 }
 
 fn run_adasketch(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
@@ -244,6 +347,34 @@ pub fn methods() -> Vec<MethodInfo> {
             default_config: || to_table(&AdaSketchConfig::default()),
             default_problem: constrained_catalog::default_table,
             run: run_adasketch,
+        },
+        MethodInfo {
+            name: "cbo",
+            summary: "Consensus-based optimization (isotropic / anisotropic), parallel over particles",
+            reference: "Riedl, Klock, Geldhauser, Fornasier, Gradient is All You Need? How Consensus-Based Optimization can be Interpreted as a Stochastic Relaxation of Gradient Descent, 2023",
+            problems: blackbox_catalog::ALL,
+            describe: describe_cbo,
+            default_config: || to_table(&CboConfig::default()),
+            default_problem: blackbox_catalog::default_table,
+            run: run_cbo,
+        },
+        MethodInfo {
+            name: "cdsm",
+            summary: "Covering direct search (covering + search + Householder poll), extreme or progressive barrier",
+            reference: "Audet, Bouchet, Bourdin, Convergence towards a local minimum by direct search methods with a covering step; as used by Bouchet & Vidal, Optimization by Directional Attacks, 2025",
+            problems: &[
+                "branin",
+                "rosenbrock-bb",
+                "hartmann6",
+                "styblinski-tang",
+                "rastrigin",
+                "ackley",
+                "sphere",
+            ],
+            describe: describe_cdsm,
+            default_config: || to_table(&DsmConfig::default()),
+            default_problem: blackbox_catalog::default_table,
+            run: run_cdsm,
         },
     ]
 }

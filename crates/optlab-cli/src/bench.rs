@@ -557,7 +557,7 @@ pub fn cmd_bench(
         "full" => true,
         other => bail!("unknown suite `{other}` (expected quick or full)"),
     };
-    let known = ["kernels", "lion", "grn", "constrained"];
+    let known = ["kernels", "lion", "grn", "constrained", "dfo"];
     if let Some(o) = only
         && !known.contains(&o)
     {
@@ -593,6 +593,9 @@ pub fn cmd_bench(
     }
     if want("constrained") {
         crate::bench_constrained::constrained(&mut r, full, threads)?;
+    }
+    if want("dfo") {
+        crate::bench_dfo::dfo(&mut r, full, threads)?;
     }
     if want("lion") {
         lion(&mut r, full, threads, seeds)?;

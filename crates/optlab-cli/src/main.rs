@@ -6,6 +6,7 @@
 
 mod bench;
 mod bench_constrained;
+mod bench_dfo;
 mod check;
 mod lazy;
 mod progress;

@@ -8,6 +8,7 @@ pub mod methods;
 pub mod mlp;
 pub mod real;
 pub mod step;
+pub mod surrogate;
 pub mod train;
 
 pub use adamw::{AdamWConfig, AdamWState};

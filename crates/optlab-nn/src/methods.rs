@@ -293,6 +293,7 @@ pub fn methods() -> Vec<MethodInfo> {
             default_problem,
             run: run_adamw,
         },
+        crate::surrogate::method(),
     ]
 }
 

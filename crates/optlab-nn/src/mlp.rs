@@ -224,6 +224,56 @@ impl Mlp {
         Ok((loss as f32, out))
     }
 
+    /// The outputs (logits) for the row-major inputs `x` (`rows x sizes[0]`).
+    pub fn outputs(&self, params: &[Vec<f32>], x: &[f32]) -> Result<Vec<f32>> {
+        let d = self.sizes[0];
+        if x.is_empty() || !x.len().is_multiple_of(d) {
+            return Err(Error::Other(format!(
+                "mlp: {} input values are not a whole number of rows of {d}",
+                x.len()
+            )));
+        }
+        let sizes = self.param_sizes();
+        if params.len() != sizes.len() || params.iter().zip(&sizes).any(|(p, &n)| p.len() != n) {
+            return Err(Error::Other(
+                "mlp: parameter shapes do not match the layer sizes".into(),
+            ));
+        }
+        let device = Device::flex();
+        let leaves = self.leaves(params, &device, false);
+        let xt = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [x.len() / d, d]), &device);
+        self.forward(&leaves, xt)
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| Error::Other(format!("mlp: output data: {e:?}")))
+    }
+
+    /// The input vector–Jacobian product `J(x)^T v` for one input `x` (burn autodiff with the
+    /// input as the leaf; parameters are constants).
+    pub fn input_vjp(&self, params: &[Vec<f32>], x: &[f32], v: &[f32]) -> Result<Vec<f32>> {
+        let d = self.sizes[0];
+        let k = *self.sizes.last().unwrap_or(&0);
+        if x.len() != d || v.len() != k {
+            return Err(Error::Other(format!(
+                "mlp: VJP needs an input of {d} and a cotangent of {k}, got {} and {}",
+                x.len(),
+                v.len()
+            )));
+        }
+        let device = Device::flex().autodiff();
+        let leaves = self.leaves(params, &device, false);
+        let xt =
+            Tensor::<2>::from_data(TensorData::new(x.to_vec(), [1, d]), &device).require_grad();
+        let vt = Tensor::<2>::from_data(TensorData::new(v.to_vec(), [1, k]), &device);
+        let grads = (self.forward(&leaves, xt.clone()) * vt).sum().backward();
+        let g = xt
+            .grad(&grads)
+            .ok_or_else(|| Error::Other("mlp: the input received no gradient".into()))?;
+        g.into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| Error::Other(format!("mlp: input gradient data: {e:?}")))
+    }
+
     /// Mean cross-entropy and accuracy (no gradients).
     pub fn evaluate(&self, params: &[Vec<f32>], data: &Classification) -> Result<(f64, f64)> {
         if data.is_empty() {

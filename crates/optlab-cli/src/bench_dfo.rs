@@ -1,0 +1,487 @@
+//! `optlab bench` section for derivative-free methods: CBO (isotropic vs anisotropic) on
+//! Rastrigin and Ackley with CBXpy side by side, particle-update throughput, cDSM vs NOMAD on
+//! box-constrained test functions, and directional attacks + cDSM on a trained digits
+//! classifier at equal network-call budgets.
+
+use crate::bench::{Report, read_peer};
+use anyhow::Result;
+use optlab_classic::dfo::{Cbo, CboConfig, Dsm, DsmConfig, DsmMode, Noise};
+use optlab_core::record::MemoryRecorder;
+use optlab_core::{Driver, Metrics, RunContext};
+use optlab_problems::blackbox::BlackBox;
+use optlab_problems::blackbox::functions::{Kind, TestFunction, protocol_start};
+use optlab_report::plot::{LinePlot, Series};
+use optlab_report::table::{MarkdownTable, fmt_num};
+use std::fmt::Write as _;
+use std::time::Instant;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+fn run_rows<S: optlab_core::Solver>(
+    solver: &mut S,
+    term: optlab_core::Termination,
+    seed: u64,
+    threads: usize,
+) -> Result<Vec<Metrics>> {
+    let rec = MemoryRecorder::new();
+    let mut ctx = RunContext::new(seed)
+        .with_threads(threads)
+        .with_recorder(rec.clone());
+    Driver::new(term).run(solver, &mut ctx)?;
+    Ok(rec.rows())
+}
+
+/// The CBO section.
+fn cbo(r: &mut Report, full: bool, threads: usize) -> Result<()> {
+    eprintln!("dfo: CBO on Rastrigin and Ackley (isotropic vs anisotropic)");
+    let dims: Vec<usize> = if full { vec![2, 10, 20] } else { vec![2, 10] };
+    let seeds: u64 = if full { 20 } else { 10 };
+    let peer = read_peer("cbo_cbx.json");
+    let checkpoints = [100u64, 300, 1000];
+    let mut t = MarkdownTable::new(&[
+        "problem",
+        "d",
+        "noise (σ)",
+        "N",
+        "success @100 / 300 / 1000 it",
+        "median best f @1000",
+        "CBXpy success @100 / 300 / 1000",
+        "CBXpy median best f",
+    ]);
+    let mut json = Vec::new();
+    for (pname, kind) in [("rastrigin", Kind::Rastrigin), ("ackley", Kind::Ackley)] {
+        for &d in &dims {
+            let n = if d == 2 { 100 } else { 200 };
+            for (noise, sigma) in [(Noise::Isotropic, 0.1), (Noise::Anisotropic, 1.0)] {
+                let cfg = CboConfig {
+                    particles: n,
+                    sigma,
+                    noise,
+                    max_iters: 1000,
+                    collapse_tol: 0.0,
+                    ..Default::default()
+                };
+                let mut succ = vec![0u32; checkpoints.len()];
+                let mut best = Vec::new();
+                for seed in 0..seeds {
+                    let mut s = Cbo::new(cfg, Box::new(TestFunction::new(kind, d)?))?;
+                    let rows = run_rows(&mut s, cfg.termination(), seed, threads)?;
+                    for (ci, &c) in checkpoints.iter().enumerate() {
+                        if let Some(row) = rows.iter().find(|m| m.step == c) {
+                            succ[ci] += u32::from(row.get("success") == Some(1.0));
+                        }
+                    }
+                    best.push(
+                        rows.last()
+                            .and_then(|m| m.get("best_f"))
+                            .unwrap_or(f64::NAN),
+                    );
+                }
+                let noise_name = if noise == Noise::Isotropic {
+                    "isotropic"
+                } else {
+                    "anisotropic"
+                };
+                let rate = |k: u32| format!("{:.0}%", 100.0 * f64::from(k) / seeds as f64);
+                let (mut prate, mut pbest) = (
+                    "(run bench/peers/run_all.sh)".to_string(),
+                    String::from("-"),
+                );
+                if let Some(p) = &peer {
+                    let rows: Vec<&serde_json::Value> = p["rows"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter(|r| {
+                                    r["problem"].as_str() == Some(pname)
+                                        && r["d"].as_u64() == Some(d as u64)
+                                        && r["noise"].as_str() == Some(noise_name)
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    if !rows.is_empty() {
+                        let mut s3 = [0u32; 3];
+                        let mut bf = Vec::new();
+                        for row in &rows {
+                            for (ci, cp) in row["checkpoints"]
+                                .as_array()
+                                .cloned()
+                                .unwrap_or_default()
+                                .iter()
+                                .enumerate()
+                                .take(3)
+                            {
+                                s3[ci] += u32::from(cp["success"].as_bool() == Some(true));
+                            }
+                            if let Some(last) = row["checkpoints"].as_array().and_then(|a| a.last())
+                            {
+                                bf.push(last["best_f"].as_f64().unwrap_or(f64::NAN));
+                            }
+                        }
+                        let k = rows.len() as f64;
+                        prate = s3
+                            .iter()
+                            .map(|&x| format!("{:.0}%", 100.0 * f64::from(x) / k))
+                            .collect::<Vec<_>>()
+                            .join(" / ");
+                        pbest = fmt_num(median(bf));
+                    }
+                }
+                t.row(&[
+                    pname.to_string(),
+                    d.to_string(),
+                    format!("{noise_name} ({sigma})"),
+                    n.to_string(),
+                    succ.iter()
+                        .map(|&k| rate(k))
+                        .collect::<Vec<_>>()
+                        .join(" / "),
+                    fmt_num(median(best.clone())),
+                    prate,
+                    pbest,
+                ]);
+                json.push(serde_json::json!({"problem": pname, "d": d, "noise": noise_name, "sigma": sigma,
+                    "particles": n, "seeds": seeds, "success": succ, "checkpoints": checkpoints, "best_f": best}));
+            }
+        }
+    }
+    let text = format!(
+        "α = 30, λ = 1, dt = 0.01, initial particles uniform on [-3, 3]^d, {seeds} seeds; success = \
+         consensus point within ∞-distance 0.25 of x* = 0 (CBXpy's criterion). CBXpy: same protocol \
+         (`bench/peers/cbo_cbx.py`), its own RNG.\n\n{}",
+        t.render()
+    );
+    r.section(
+        "Derivative-free: consensus-based optimization vs CBXpy",
+        &text,
+    );
+    r.json.insert("dfo_cbo".into(), json.into());
+
+    // Throughput of the particle update (including f evaluations), same shapes as the peer.
+    let mut tt = MarkdownTable::new(&[
+        "f",
+        "N x d",
+        "optlab ms / iteration",
+        "particle updates / s",
+        "CBXpy ms / iteration",
+        "ratio",
+    ]);
+    for (fname, kind) in [("sphere", Kind::Sphere), ("rastrigin", Kind::Rastrigin)] {
+        let cfg = CboConfig {
+            particles: 1000,
+            max_iters: 200,
+            collapse_tol: 0.0,
+            ..Default::default()
+        };
+        let mut times = Vec::new();
+        for rep in 0..5 {
+            let mut s = Cbo::new(cfg, Box::new(TestFunction::new(kind, 20)?))?;
+            let t0 = Instant::now();
+            let mut ctx = RunContext::new(rep).with_threads(threads);
+            Driver::new(cfg.termination()).run(&mut s, &mut ctx)?;
+            times.push(t0.elapsed().as_secs_f64() / 200.0);
+        }
+        let ms = 1e3 * median(times);
+        let peer_ms = peer
+            .as_ref()
+            .and_then(|p| {
+                p["throughput"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|r| r["f"].as_str() == Some(fname)))
+                    .and_then(|r| r["time_per_iteration_s"].as_f64())
+            })
+            .map(|s| 1e3 * s);
+        tt.row(&[
+            fname.to_string(),
+            "1000 x 20".into(),
+            format!("{ms:.3}"),
+            fmt_num(1000.0 / (ms / 1e3)),
+            peer_ms.map_or("-".into(), |p| format!("{p:.3}")),
+            peer_ms.map_or("-".into(), |p| format!("{:.1}x", p / ms)),
+        ]);
+    }
+    r.section(
+        "Derivative-free: CBO particle-update throughput (anisotropic, f evaluations included)",
+        &format!(
+            "{threads} thread(s); median of 5 runs of 200 iterations.\n\n{}",
+            tt.render()
+        ),
+    );
+    Ok(())
+}
+
+/// Evaluations at which the best value first reached `gap <= target`.
+fn evals_to(rows: &[Metrics], target: f64) -> Option<f64> {
+    rows.iter()
+        .find(|m| m.get("gap").is_some_and(|g| g <= target))
+        .and_then(|m| m.get("evals"))
+}
+
+fn cdsm(r: &mut Report, full: bool, threads: usize) -> Result<()> {
+    eprintln!("dfo: cDSM vs NOMAD on box-constrained test functions");
+    let seeds: u64 = if full { 10 } else { 5 };
+    let peer = read_peer("dsm_nomad.json");
+    let targets = [1e-1, 1e-3, 1e-5];
+    let mut t = MarkdownTable::new(&[
+        "problem",
+        "n",
+        "cDSM median evals to 1e-1 / 1e-3 / 1e-5",
+        "solved (1e-5)",
+        "NOMAD median evals to 1e-1 / 1e-3 / 1e-5",
+        "NOMAD solved (1e-5)",
+    ]);
+    let mut json = Vec::new();
+    for (pname, kind, d, peer_name) in [
+        ("branin", Kind::Branin, 2, "branin"),
+        ("rosenbrock", Kind::Rosenbrock, 4, "rosenbrock"),
+        ("hartmann6", Kind::Hartmann6, 6, "hartmann6"),
+        (
+            "styblinski-tang",
+            Kind::StyblinskiTang,
+            5,
+            "styblinski_tang",
+        ),
+    ] {
+        let mut per_target: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
+        let mut solved = 0;
+        for seed in 0..seeds {
+            let f = TestFunction::new(kind, d)?;
+            let x0 = protocol_start(
+                f.bounds().ok_or_else(|| anyhow::anyhow!("no bounds"))?,
+                seed,
+            );
+            let cfg = DsmConfig {
+                max_evals: 2000,
+                ..Default::default()
+            };
+            let mut s = Dsm::new(cfg, Box::new(f), x0)?;
+            let rows = run_rows(&mut s, cfg.termination(), seed, threads)?;
+            for (ti, &tg) in targets.iter().enumerate() {
+                per_target[ti].push(evals_to(&rows, tg).unwrap_or(f64::INFINITY));
+            }
+            solved += usize::from(evals_to(&rows, 1e-5).is_some());
+        }
+        let fmt = |v: f64| {
+            if v.is_finite() {
+                format!("{v:.0}")
+            } else {
+                "-".into()
+            }
+        };
+        let ours = per_target
+            .iter()
+            .map(|v| fmt(median(v.clone())))
+            .collect::<Vec<_>>()
+            .join(" / ");
+        let (mut theirs, mut their_solved) =
+            ("(run bench/peers/run_all.sh)".to_string(), "-".to_string());
+        if let Some(p) = &peer {
+            let rows: Vec<&serde_json::Value> = p["rows"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter(|r| {
+                            r["problem"].as_str() == Some(peer_name)
+                                && r["seed"].as_u64().is_some_and(|s| s < seeds)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !rows.is_empty() {
+                let keys = ["1e-1", "1e-3", "1e-5"];
+                let mut cols = Vec::new();
+                for k in keys {
+                    let v: Vec<f64> = rows
+                        .iter()
+                        .map(|r| r["evals_to_target"][k].as_f64().unwrap_or(f64::INFINITY))
+                        .collect();
+                    cols.push(fmt(median(v)));
+                }
+                theirs = cols.join(" / ");
+                their_solved = format!(
+                    "{}/{}",
+                    rows.iter()
+                        .filter(|r| r["evals_to_target"]["1e-5"].as_f64().is_some())
+                        .count(),
+                    rows.len()
+                );
+            }
+        }
+        t.row(&[
+            pname.into(),
+            d.to_string(),
+            ours,
+            format!("{solved}/{seeds}"),
+            theirs,
+            their_solved,
+        ]);
+        json.push(serde_json::json!({"problem": pname, "n": d, "seeds": seeds, "evals_to_target": per_target.iter().map(|v| v.iter().map(|x| if x.is_finite() { Some(*x) } else { None }).collect::<Vec<_>>()).collect::<Vec<_>>()}));
+    }
+    r.section(
+        "Derivative-free: covering direct search vs NOMAD (MADS)",
+        &format!(
+            "Budget 2000 evaluations, the shared protocol's start points (seeds 0..{}), target = f - f* \
+             below 1e-1 / 1e-3 / 1e-5; medians over seeds (`-`: the median run never reached it). NOMAD \
+             4 defaults from `bench/peers/dsm_nomad.py`.\n\n{}",
+            seeds - 1,
+            t.render()
+        ),
+    );
+    r.json.insert("dfo_cdsm".into(), json.into());
+    Ok(())
+}
+
+fn surrogate(r: &mut Report, full: bool, threads: usize) -> Result<()> {
+    eprintln!("dfo: directional attacks + cDSM on a digits classifier");
+    let (net, test, acc) = optlab_nn::surrogate::digits_classifier(32, 20, 0)?;
+    let budget: u64 = if full { 4000 } else { 1000 };
+    let starts: Vec<usize> = (0..test.len())
+        .filter(|&i| test.y[i] != 3)
+        .take(if full { 20 } else { 10 })
+        .collect();
+    let modes = [
+        ("hybrid (FGSM + cDSM)", DsmMode::Hybrid),
+        ("attacks only (FGSM)", DsmMode::AttackOnly),
+        ("cDSM only", DsmMode::Cdsm),
+    ];
+    let grid: Vec<f64> = (1..=20).map(|k| (k as u64 * budget / 20) as f64).collect();
+    let mut t = MarkdownTable::new(&[
+        "method",
+        "median best margin @ budget/10",
+        "@ budget/2",
+        "@ budget",
+        "IQR @ budget",
+        "wins vs cDSM",
+    ]);
+    let mut series = Vec::new();
+    let mut finals: Vec<Vec<f64>> = Vec::new();
+    let mut json = Vec::new();
+    for (label, mode) in modes {
+        let mut curves: Vec<Vec<f64>> = Vec::new();
+        for (k, &idx) in starts.iter().enumerate() {
+            let (p, x0) = optlab_nn::surrogate::digits_counterfactual(&net, &test, idx, 3)?;
+            let cfg = DsmConfig {
+                mode,
+                max_evals: budget,
+                r0: 0.05,
+                r_cover: 0.05,
+                r_atk: 0.05,
+                ..Default::default()
+            };
+            let mut s = Dsm::with_surrogate(cfg, Box::new(p), x0)?;
+            let rows = run_rows(&mut s, cfg.termination(), k as u64, threads)?;
+            let curve: Vec<f64> = grid
+                .iter()
+                .map(|&g| {
+                    rows.iter()
+                        .filter(|m| m.get("network_calls").is_some_and(|c| c <= g))
+                        .filter_map(|m| m.get("best_f"))
+                        .fold(f64::INFINITY, f64::min)
+                })
+                .map(|bf| -bf)
+                .collect();
+            curves.push(curve);
+        }
+        let at = |gi: usize| curves.iter().map(|c| c[gi]).collect::<Vec<f64>>();
+        let last = at(grid.len() - 1);
+        finals.push(last.clone());
+        t.row(&[
+            label.into(),
+            fmt_num(median(at(1))),
+            fmt_num(median(at(9))),
+            fmt_num(median(last.clone())),
+            format!(
+                "[{}, {}]",
+                fmt_num(quantile(last.clone(), 0.25)),
+                fmt_num(quantile(last.clone(), 0.75))
+            ),
+            String::new(),
+        ]);
+        series.push(Series {
+            name: label.into(),
+            points: grid
+                .iter()
+                .enumerate()
+                .map(|(gi, &g)| (g, median(at(gi))))
+                .collect(),
+            band: grid
+                .iter()
+                .enumerate()
+                .map(|(gi, &g)| (g, quantile(at(gi), 0.25), quantile(at(gi), 0.75)))
+                .collect(),
+        });
+        json.push(serde_json::json!({"method": label, "final_margin": last}));
+    }
+    // Paired comparison with cDSM on the same starts.
+    let mut text = t.render();
+    let cdsm_final = finals[2].clone();
+    let wins: Vec<String> = finals
+        .iter()
+        .take(2)
+        .map(|f| {
+            let w = f.iter().zip(&cdsm_final).filter(|(a, b)| a > b).count();
+            format!("{w}/{}", f.len())
+        })
+        .collect();
+    text = text
+        .replacen("|  |\n", &format!("| {} |\n", wins[0]), 1)
+        .replacen("|  |\n", &format!("| {} |\n", wins[1]), 1)
+        .replacen("|  |\n", "| - |\n", 1);
+    let _ = write!(
+        text,
+        "\n\nClassifier 64-32-10 (AdamW, 20 epochs, test accuracy {:.1}%). Problem: maximize the margin of \
+         class 3 over [0, 1]^64 from {} test images of other classes (one run each, seeds 0..). Budget: {budget} \
+         network calls (forward evaluations + VJPs). Radii relative to the box: r0 = r_cover = r_atk = 0.05.",
+        100.0 * acc,
+        starts.len()
+    );
+    r.section(
+        "Derivative-free: directional attacks + cDSM on a trained network",
+        &text,
+    );
+    r.plot(
+        "dfo_surrogate_margin",
+        &LinePlot {
+            title: "digits counterfactual: best class-3 margin vs network calls (median, IQR)"
+                .into(),
+            x_label: "network calls".into(),
+            y_label: "best margin".into(),
+            log_x: false,
+            log_y: false,
+            series,
+        },
+    )?;
+    r.json.insert("dfo_surrogate".into(), json.into());
+    Ok(())
+}
+
+/// The derivative-free section.
+pub fn dfo(r: &mut Report, full: bool, threads: usize) -> Result<()> {
+    cbo(r, full, threads)?;
+    cdsm(r, full, threads)?;
+    surrogate(r, full, threads)?;
+    Ok(())
+}
+
+#[allow(dead_code)]
+fn _uses(_: &dyn BlackBox) {}
