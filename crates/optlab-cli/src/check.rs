@@ -30,6 +30,9 @@ fn small(info: &MethodInfo, problem: &str) -> Result<RunSpec> {
     let sets: &[&str] = match info.name {
         "lion" | "adamw" => &["epochs=4", "problem.hidden=[32]", "lr=1e-3"],
         "adasketch-newton" => &["max_iters=12"],
+        "cbo" => &["max_iters=60"],
+        "cdsm" => &["max_evals=300"],
+        "dsm-surrogate" => &["max_evals=150", "problem.epochs=2"],
         _ => &[],
     };
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();

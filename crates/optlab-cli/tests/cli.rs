@@ -42,10 +42,13 @@ fn list_and_describe() {
         "lion",
         "adamw",
         "adasketch-newton",
+        "cbo",
+        "cdsm",
+        "dsm-surrogate",
     ] {
         assert!(out.contains(m), "{out}");
     }
-    for m in ["grn", "lion", "gd", "adasketch-newton"] {
+    for m in ["grn", "lion", "gd", "adasketch-newton", "cbo", "cdsm"] {
         let out = optlab()
             .args(["describe", m])
             .assert()
@@ -262,6 +265,17 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
         "cannot run on problem",
     );
     rejected(&["run", "grn", "--problem", "hs6"], "cannot run on problem");
+    rejected(&["run", "cbo", "--set", "particles=0"], "`particles`");
+    rejected(
+        &["run", "cbo", "--set", "particles=50", "--set", "max_evals=10"],
+        "smaller than one iteration",
+    );
+    rejected(
+        &["run", "cbo", "--problem", "branin", "--set", "problem.d=3"],
+        "problem.d",
+    );
+    rejected(&["run", "cdsm", "--set", "r0=5"], "`r0`");
+    rejected(&["run", "cdsm", "--problem", "hs6"], "cannot run on problem");
 
     optlab().args(["run"]).assert().code(2);
     optlab().args(["bench", "--suite", "nope"]).assert().code(1);
