@@ -267,7 +267,14 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
     rejected(&["run", "grn", "--problem", "hs6"], "cannot run on problem");
     rejected(&["run", "cbo", "--set", "particles=0"], "`particles`");
     rejected(
-        &["run", "cbo", "--set", "particles=50", "--set", "max_evals=10"],
+        &[
+            "run",
+            "cbo",
+            "--set",
+            "particles=50",
+            "--set",
+            "max_evals=10",
+        ],
         "smaller than one iteration",
     );
     rejected(
@@ -275,7 +282,10 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
         "problem.d",
     );
     rejected(&["run", "cdsm", "--set", "r0=5"], "`r0`");
-    rejected(&["run", "cdsm", "--problem", "hs6"], "cannot run on problem");
+    rejected(
+        &["run", "cdsm", "--problem", "hs6"],
+        "cannot run on problem",
+    );
 
     optlab().args(["run"]).assert().code(2);
     optlab().args(["bench", "--suite", "nope"]).assert().code(1);

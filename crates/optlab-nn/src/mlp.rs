@@ -224,6 +224,59 @@ impl Mlp {
         Ok((loss as f32, out))
     }
 
+    /// Half mean squared error `Σ ||Φ(x_i) - y_i||² / (2 n)` on a batch (row-major inputs `x`,
+    /// targets `y` with `sizes.last()` columns) and its gradient for every parameter tensor.
+    pub fn mse_and_grads(
+        &self,
+        params: &[Vec<f32>],
+        x: &[f32],
+        y: &[f32],
+    ) -> Result<(f64, Vec<Vec<f32>>)> {
+        let d = self.sizes[0];
+        let k = *self.sizes.last().unwrap_or(&0);
+        if x.is_empty() || !x.len().is_multiple_of(d) || y.len() != x.len() / d * k {
+            return Err(Error::Other(format!(
+                "mlp: {} inputs and {} targets do not form rows of {d} and {k}",
+                x.len(),
+                y.len()
+            )));
+        }
+        let n = x.len() / d;
+        let device = Device::flex().autodiff();
+        let leaves = self.leaves(params, &device, true);
+        let xt = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [n, d]), &device);
+        let out = self.forward(&leaves, xt);
+        let z = out
+            .clone()
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| Error::Other(format!("mlp: output data: {e:?}")))?;
+        let mut loss = 0.0f64;
+        let g: Vec<f32> = z
+            .iter()
+            .zip(y)
+            .map(|(a, b)| {
+                let r = f64::from(*a) - f64::from(*b);
+                loss += r * r;
+                (r / n as f64) as f32
+            })
+            .collect();
+        let gt = Tensor::<2>::from_data(TensorData::new(g, [n, k]), &device);
+        let grads = (out * gt).sum().backward();
+        let mut outg = Vec::with_capacity(leaves.len());
+        for leaf in &leaves {
+            let g = leaf
+                .grad(&grads)
+                .ok_or_else(|| Error::Other("mlp: a parameter received no gradient".into()))?;
+            outg.push(
+                g.into_data()
+                    .try_to_vec::<f32>()
+                    .map_err(|e| Error::Other(format!("mlp: gradient data: {e:?}")))?,
+            );
+        }
+        Ok((loss / (2.0 * n as f64), outg))
+    }
+
     /// The outputs (logits) for the row-major inputs `x` (`rows x sizes[0]`).
     pub fn outputs(&self, params: &[Vec<f32>], x: &[f32]) -> Result<Vec<f32>> {
         let d = self.sizes[0];

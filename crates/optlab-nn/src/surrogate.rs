@@ -243,3 +243,122 @@ pub fn method() -> optlab_core::MethodInfo {
         run: run_dsm_surrogate,
     }
 }
+
+/// An MLP `R^d → R` fitted by least squares to a black-box test function on `samples`
+/// uniform points of its box (inputs rescaled to `[0, 1]^d`, outputs standardized), trained
+/// full-batch with AdamW for `steps` steps. Returns the surrogate (on the rescaled box, output
+/// in the original units) and its RMSE on 1000 fresh points.
+pub fn fit_test_function(
+    f: &dyn optlab_problems::blackbox::BlackBox,
+    hidden: usize,
+    samples: usize,
+    steps: u64,
+    seed: u64,
+) -> Result<(ScaledSurrogate, f64)> {
+    use rand::Rng as _;
+    let b = f
+        .bounds()
+        .ok_or_else(|| Error::config("problem", "the function has no bounds"))?
+        .clone();
+    let d = f.dim();
+    if samples < 2 || hidden == 0 || steps == 0 {
+        return Err(Error::config(
+            "problem.samples",
+            "need at least 2 samples, hidden >= 1, steps >= 1",
+        ));
+    }
+    let mut rng = optlab_core::seed::stream(seed, "surrogate-fit");
+    let draw = |rng: &mut optlab_core::seed::Rng, n: usize| -> (Vec<f32>, Vec<f64>) {
+        let mut x = Vec::with_capacity(n * d);
+        let mut y = Vec::with_capacity(n);
+        for _ in 0..n {
+            let u: Vec<f64> = (0..d).map(|_| rng.random::<f64>()).collect();
+            let xr: Vec<f64> = u
+                .iter()
+                .enumerate()
+                .map(|(i, v)| b.lower()[i] + v * (b.upper()[i] - b.lower()[i]))
+                .collect();
+            y.push(f.value(&xr));
+            x.extend(u.iter().map(|&v| v as f32));
+        }
+        (x, y)
+    };
+    let (x, y) = draw(&mut rng, samples);
+    let mean = y.iter().sum::<f64>() / y.len() as f64;
+    let sd = (y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / y.len() as f64)
+        .sqrt()
+        .max(1e-12);
+    let yt: Vec<f32> = y.iter().map(|v| ((v - mean) / sd) as f32).collect();
+    let mlp = Mlp::new(vec![d, hidden, hidden, 1])?;
+    let mut params = mlp.init(&mut optlab_core::seed::stream(seed, "surrogate-init"));
+    let cfg = AdamWConfig {
+        lr: 1e-2,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.0,
+    };
+    let mut state = crate::adamw::AdamWState::<f32>::new(&mlp.param_sizes());
+    let decay = mlp.decay_mask();
+    for t in 0..steps {
+        let (_, g) = mlp.mse_and_grads(&params, &x, &yt)?;
+        let lr = crate::train::scheduled_lr(Schedule::Cosine, cfg.lr, t, steps, 0);
+        state.step(&cfg, lr, &mut params, &g, &decay)?;
+    }
+    let sur = ScaledSurrogate {
+        net: MlpSurrogate::new(mlp, params)?,
+        mean,
+        sd,
+    };
+    let (xv, yv) = draw(&mut rng, 1000);
+    let mut se = 0.0;
+    for (i, yi) in yv.iter().enumerate() {
+        let xi: Vec<f64> = xv[i * d..(i + 1) * d]
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect();
+        se += (sur.forward(&xi)?[0] - yi).powi(2);
+    }
+    Ok((sur, (se / 1000.0).sqrt()))
+}
+
+/// A network with an affine output map `y ↦ mean + sd · y`.
+#[derive(Debug, Clone)]
+pub struct ScaledSurrogate {
+    net: MlpSurrogate,
+    mean: f64,
+    sd: f64,
+}
+
+impl Surrogate for ScaledSurrogate {
+    fn input_dim(&self) -> usize {
+        self.net.input_dim()
+    }
+    fn output_dim(&self) -> usize {
+        self.net.output_dim()
+    }
+    fn forward(&self, x: &[f64]) -> Result<Vec<f64>> {
+        Ok(self
+            .net
+            .forward(x)?
+            .into_iter()
+            .map(|v| self.mean + self.sd * v)
+            .collect())
+    }
+    fn vjp(&self, x: &[f64], v: &[f64]) -> Result<Vec<f64>> {
+        let vs: Vec<f64> = v.iter().map(|a| a * self.sd).collect();
+        self.net.vjp(x, &vs)
+    }
+}
+
+/// `min f̂(x)` for the surrogate `f̂` of a test function, as a maximization of `-f̂` over
+/// `[0, 1]^d` (the rescaled box).
+pub fn surrogate_minimization(name: &str, sur: &ScaledSurrogate) -> Result<NetworkProblem> {
+    NetworkProblem::new(
+        name,
+        Arc::new(sur.clone()),
+        Arc::new(optlab_classic::dfo::NegFirst),
+        Bounds::cube(sur.input_dim(), 0.0, 1.0)?,
+        None,
+    )
+}

@@ -68,3 +68,29 @@ fn surrogate_vjp_matches_finite_differences_and_hybrid_improves() {
     assert!(st.evals + st.vjps <= 200);
     assert!(st.x.iter().all(|v| (0.0..=1.0).contains(v)));
 }
+
+#[test]
+fn regression_surrogate_fits_branin_and_its_vjp_is_scaled() {
+    use optlab_problems::blackbox::BlackBox;
+    use optlab_problems::blackbox::functions::{Kind, TestFunction};
+    let f = TestFunction::new(Kind::Branin, 2).unwrap();
+    // Branin's standard deviation over its box is about 51: a fit must do much better.
+    let (sur, rmse) = optlab_nn::surrogate::fit_test_function(&f, 32, 400, 400, 0).unwrap();
+    assert!(rmse < 15.0, "rmse {rmse}");
+    let x = [0.3, 0.6];
+    let g = sur.vjp(&x, &[1.0]).unwrap();
+    for j in 0..2 {
+        let mut xp = x;
+        let mut xm = x;
+        xp[j] += 1e-3;
+        xm[j] -= 1e-3;
+        let fd = (sur.forward(&xp).unwrap()[0] - sur.forward(&xm).unwrap()[0]) / 2e-3;
+        assert!(
+            (fd - g[j]).abs() < 0.05 * (1.0 + g[j].abs()),
+            "{fd} vs {}",
+            g[j]
+        );
+    }
+    assert!(optlab_nn::surrogate::fit_test_function(&f, 0, 10, 10, 0).is_err());
+    let _ = f.dim();
+}

@@ -195,6 +195,9 @@ pub struct DsmState {
     pub cache: Vec<(Vec<f64>, f64)>,
 }
 
+/// How far (in units of the sample radius) the model minimizer may lie from the incumbent.
+pub const MODEL_REACH: f64 = 10.0;
+
 /// Points kept for the model search.
 pub const CACHE: usize = 400;
 
@@ -215,7 +218,7 @@ pub fn quadratic_model_point(cache: &[(Vec<f64>, f64)], center: &[f64]) -> Optio
     };
     let mut idx: Vec<usize> = (0..cache.len()).collect();
     idx.sort_by(|&a, &b| dist(&cache[a].0).total_cmp(&dist(&cache[b].0)));
-    let take = (p + n).min(cache.len());
+    let take = (2 * p).min(cache.len());
     let pts: Vec<&(Vec<f64>, f64)> = idx[..take].iter().map(|&i| &cache[i]).collect();
     let rho = pts.iter().map(|(x, _)| dist(x)).fold(0.0, f64::max);
     if rho <= 0.0 || !rho.is_finite() {
@@ -275,7 +278,10 @@ pub fn quadratic_model_point(cache: &[(Vec<f64>, f64)], center: &[f64]) -> Optio
             neg_g.iter().map(|v| v / m).collect()
         }
     };
-    let zc: Vec<f64> = z.iter().map(|v| v.clamp(-1.0, 1.0)).collect();
+    let zc: Vec<f64> = z
+        .iter()
+        .map(|v| v.clamp(-MODEL_REACH, MODEL_REACH))
+        .collect();
     zc.iter()
         .all(|v| v.is_finite())
         .then(|| center.iter().zip(&zc).map(|(c, v)| c + rho * v).collect())
