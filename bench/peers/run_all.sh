@@ -38,4 +38,6 @@ fi
 "$PY" "$HERE/grn_scipy.py" "${GRN_ARGS[@]}"
 "$PY" "$HERE/mlp_optax.py" --out "$OUT/mlp_optax.json"
 "$PY" "$HERE/constrained_peers.py" --out "$OUT/constrained.json"
+"$PY" "$HERE/cbo_cbx.py" --out "$OUT/cbo_cbx.json"        # ~3 min
+"$PY" "$HERE/dsm_nomad.py" --out "$OUT/dsm_nomad.json"    # ~4 min (Python callbacks)
 echo "run_all: wrote $(ls "$OUT"/*.json | tr '\n' ' ')"

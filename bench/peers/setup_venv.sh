@@ -26,6 +26,9 @@ PINS=(
   # Ipopt 3.14.11 (+ MUMPS, OpenBLAS) bundled in a binary cp311 wheel; import name `cyipopt`.
   # (The plain `cyipopt` sdist needs a system libipopt / ipopt.pc and does not build here.)
   "cyipopt-wheels==1.7.0.dev0"
+  # CBO peer (CBXpy) and the MADS peer (NOMAD 4)
+  "cbx==1.0.4"
+  "pynomadbbo==4.6.0"
 )
 
 # The import check: every pinned distribution at its pinned version.
@@ -33,8 +36,8 @@ CHECK='
 import importlib.metadata as md, sys
 want = {"jax": "0.10.2", "jaxlib": "0.10.2", "optax": "0.2.8", "numpy": "2.4.6",
         "scipy": "1.17.1", "ml_dtypes": "0.6.0", "opt_einsum": "3.4.0", "absl-py": "2.5.1",
-        "cyipopt-wheels": "1.7.0.dev0"}
-import jax, jaxlib, optax, numpy, scipy, scipy.optimize, cyipopt  # noqa: F401
+        "cyipopt-wheels": "1.7.0.dev0", "cbx": "1.0.4", "PyNomadBBO": "4.6.0"}
+import jax, jaxlib, optax, numpy, scipy, scipy.optimize, cyipopt, cbx, PyNomad  # noqa: F401
 bad = {k: md.version(k) for k in want if md.version(k) != want[k]}
 if sys.version_info[:2] != (3, 11):
     bad["python"] = sys.version

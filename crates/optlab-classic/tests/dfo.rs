@@ -539,3 +539,38 @@ fn hybrid_improves_on_a_linear_surrogate_and_counts_network_calls() {
     }
     let _ = SurrogateProblem::black_box(&p);
 }
+
+#[test]
+fn ziggurat_normals_have_the_right_moments_and_tails() {
+    use optlab_classic::dfo::cbo::{Xoshiro256pp, standard_normal};
+    let mut rng = Xoshiro256pp::new(7);
+    let n = 2_000_000;
+    let (mut m1, mut m2, mut m4, mut tail) = (0.0, 0.0, 0.0, 0usize);
+    let mut below = [0usize; 3];
+    let cuts = [-1.0, 0.5, 2.0];
+    for _ in 0..n {
+        let z = standard_normal(&mut rng);
+        m1 += z;
+        m2 += z * z;
+        m4 += z * z * z * z;
+        tail += usize::from(z.abs() > 3.6541528853610088);
+        for (b, c) in below.iter_mut().zip(cuts) {
+            *b += usize::from(z < c);
+        }
+    }
+    let nf = n as f64;
+    assert!((m1 / nf).abs() < 4e-3, "mean {}", m1 / nf);
+    assert!((m2 / nf - 1.0).abs() < 5e-3, "variance {}", m2 / nf);
+    assert!((m4 / nf - 3.0).abs() < 3e-2, "fourth moment {}", m4 / nf);
+    // P(|Z| > R) = 2.58e-4: the tail branch is exercised and has the right mass.
+    let pt = tail as f64 / nf;
+    assert!((pt - 2.58e-4).abs() < 5e-5, "tail mass {pt}");
+    // Φ(-1) = 0.158655, Φ(0.5) = 0.691462, Φ(2) = 0.977250.
+    for (b, want) in below.iter().zip([0.158_655, 0.691_462, 0.977_250]) {
+        assert!(
+            (*b as f64 / nf - want).abs() < 1.5e-3,
+            "{} vs {want}",
+            *b as f64 / nf
+        );
+    }
+}

@@ -9,7 +9,7 @@
 //! `D(z) = ||z||_2 I` (isotropic) or `diag(|z_j|)` (anisotropic).
 //!
 //! Particles are updated in parallel (rayon); particle `i`'s noise at iteration `k` comes from
-//! its own ChaCha8 stream seeded by `(seed, k, i)`, so results do not depend on the thread
+//! its own xoshiro256++ stream seeded by `(seed, k, i)`, so results do not depend on the thread
 //! count. Failed evaluations (NaN, ±inf) get zero weight, are counted, and the run goes on.
 
 use optlab_core::config::{at_least_one, non_negative, positive};
@@ -225,14 +225,105 @@ pub fn consensus(
     Some((v, sw * sw / sw2))
 }
 
-/// A pair of independent standard normals (Box–Muller).
+/// xoshiro256++ (Blackman & Vigna): the per-particle noise generator. Seeding one ChaCha
+/// stream per particle and iteration cost more than the whole update; xoshiro seeds from four
+/// SplitMix64 outputs in a few nanoseconds and passes BigCrush.
+#[derive(Debug, Clone)]
+pub struct Xoshiro256pp([u64; 4]);
+
+impl Xoshiro256pp {
+    /// Seeded by SplitMix64 from `seed`.
+    pub fn new(seed: u64) -> Self {
+        let mut z = seed;
+        let mut next = || {
+            z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            splitmix64(z)
+        };
+        Xoshiro256pp([next(), next(), next(), next()])
+    }
+
+    /// Next 64 random bits.
+    #[inline]
+    pub fn next_u64(&mut self) -> u64 {
+        let s = &mut self.0;
+        let r = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
+        let t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = s[3].rotate_left(45);
+        r
+    }
+
+    /// Uniform on [0, 1) with 53 random bits.
+    #[inline]
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+}
+
+/// Ziggurat tables for the standard normal (Marsaglia & Tsang 2000, 256 layers).
+struct Ziggurat {
+    x: [f64; 257],
+    f: [f64; 257],
+}
+
+/// Right edge of the base layer.
+const ZIG_R: f64 = 3.654_152_885_361_008_8;
+/// Area of every layer.
+const ZIG_V: f64 = 0.004_928_673_233_99;
+
+fn ziggurat() -> &'static Ziggurat {
+    static TABLES: std::sync::OnceLock<Ziggurat> = std::sync::OnceLock::new();
+    TABLES.get_or_init(|| {
+        let pdf = |x: f64| (-0.5 * x * x).exp();
+        let mut x = [0.0; 257];
+        x[0] = ZIG_V / pdf(ZIG_R);
+        x[1] = ZIG_R;
+        for i in 1..256 {
+            x[i + 1] = (-2.0 * (ZIG_V / x[i] + pdf(x[i])).ln()).sqrt();
+        }
+        x[256] = 0.0;
+        let mut f = [0.0; 257];
+        for i in 0..257 {
+            f[i] = pdf(x[i]);
+        }
+        Ziggurat { x, f }
+    })
+}
+
+/// One standard normal by the ziggurat method (exact in distribution).
 #[inline]
-fn normal_pair(rng: &mut ChaCha8Rng) -> (f64, f64) {
-    let u1: f64 = 1.0 - rng.random::<f64>();
-    let u2: f64 = rng.random::<f64>();
-    let r = (-2.0 * u1.ln()).sqrt();
-    let (s, c) = (2.0 * std::f64::consts::PI * u2).sin_cos();
-    (r * c, r * s)
+pub fn standard_normal(rng: &mut Xoshiro256pp) -> f64 {
+    normal_with(ziggurat(), rng)
+}
+
+#[inline(always)]
+fn normal_with(z: &Ziggurat, rng: &mut Xoshiro256pp) -> f64 {
+    loop {
+        let bits = rng.next_u64();
+        let i = (bits & 0xff) as usize;
+        let u = 2.0 * ((bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)) - 1.0;
+        let x = u * z.x[i];
+        if x.abs() < z.x[i + 1] {
+            return x;
+        }
+        if i == 0 {
+            // Tail beyond R (Marsaglia 1964).
+            loop {
+                let a = -(1.0 - rng.uniform()).ln() / ZIG_R;
+                let b = -(1.0 - rng.uniform()).ln();
+                if 2.0 * b > a * a {
+                    return if u < 0.0 { -(ZIG_R + a) } else { ZIG_R + a };
+                }
+            }
+        }
+        if z.f[i + 1] + (z.f[i] - z.f[i + 1]) * rng.uniform() < (-0.5 * x * x).exp() {
+            return x;
+        }
+    }
 }
 
 /// The CBO update of one particle `xi` toward `v` (noise from `rng`).
@@ -243,32 +334,29 @@ fn update_particle(
     lambda_dt: f64,
     noise_scale: f64,
     noise: Noise,
-    rng: &mut ChaCha8Rng,
+    rng: &mut Xoshiro256pp,
 ) {
-    let d = xi.len();
-    let norm = if noise == Noise::Isotropic {
-        xi.iter()
-            .zip(v)
-            .map(|(a, b)| (a - b) * (a - b))
-            .sum::<f64>()
-            .sqrt()
-    } else {
-        0.0
-    };
-    let mut j = 0;
-    while j < d {
-        let (z0, z1) = normal_pair(rng);
-        for (jj, z) in [(j, z0), (j + 1, z1)] {
-            if jj < d {
-                let diff = xi[jj] - v[jj];
-                let scale = match noise {
-                    Noise::Isotropic => norm,
-                    Noise::Anisotropic => diff.abs(),
-                };
-                xi[jj] += -lambda_dt * diff + noise_scale * scale * z;
+    let z = ziggurat();
+    match noise {
+        Noise::Isotropic => {
+            let norm = xi
+                .iter()
+                .zip(v)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f64>()
+                .sqrt();
+            let scale = noise_scale * norm;
+            for (x, c) in xi.iter_mut().zip(v) {
+                let diff = *x - c;
+                *x += -lambda_dt * diff + scale * normal_with(z, rng);
             }
         }
-        j += 2;
+        Noise::Anisotropic => {
+            for (x, c) in xi.iter_mut().zip(v) {
+                let diff = *x - c;
+                *x += -lambda_dt * diff + noise_scale * diff.abs() * normal_with(z, rng);
+            }
+        }
     }
 }
 
@@ -300,8 +388,8 @@ impl Cbo {
         Ok(Cbo { cfg, problem })
     }
 
-    fn particle_rng(seed: u64, k: u64, i: usize) -> ChaCha8Rng {
-        ChaCha8Rng::seed_from_u64(splitmix64(
+    fn particle_rng(seed: u64, k: u64, i: usize) -> Xoshiro256pp {
+        Xoshiro256pp::new(splitmix64(
             seed ^ splitmix64(k.wrapping_mul(0x9E37_79B9).wrapping_add(i as u64)),
         ))
     }
@@ -396,7 +484,7 @@ impl Solver for Cbo {
         let cons = if cfg.batch == 0 || cfg.batch == n {
             consensus(&s.x, &energies, d, s.alpha)
         } else {
-            let mut rng = Self::particle_rng(s.seed ^ 0xB47C, s.k, n);
+            let mut rng = ChaCha8Rng::seed_from_u64(splitmix64(s.seed ^ 0xB47C ^ splitmix64(s.k)));
             let mut idx: Vec<usize> = (0..n).collect();
             for t in 0..cfg.batch {
                 let j = rng.random_range(t..n);
@@ -438,7 +526,7 @@ impl Solver for Cbo {
                 .map(|(a, b)| (a - b).abs())
                 .fold(0.0, f64::max)
         };
-        let spread = if n * d >= 4096 {
+        let spread = if n * d >= 4096 && rayon::current_num_threads() > 1 {
             s.x.par_chunks_mut(d)
                 .enumerate()
                 .map(work)

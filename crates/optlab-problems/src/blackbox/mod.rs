@@ -217,7 +217,7 @@ impl<'a> Evaluator<'a> {
     /// pool; results are in row order and independent of the thread count.
     pub fn eval_batch(&mut self, xs: &[f64], dim: usize) -> Vec<Eval> {
         let p = self.problem;
-        let out: Vec<Eval> = if xs.len() >= 64 * dim.max(1) {
+        let out: Vec<Eval> = if xs.len() >= 64 * dim.max(1) && rayon::current_num_threads() > 1 {
             xs.par_chunks(dim.max(1)).map(|x| evaluate(p, x)).collect()
         } else {
             xs.chunks(dim.max(1)).map(|x| evaluate(p, x)).collect()
