@@ -3,6 +3,8 @@
 #   bench/out/peers/grn_scipy.json   (scipy Newton-CG / trust-exact / L-BFGS-B on logistic regression)
 #   bench/out/peers/mlp_optax.json   (jax+optax MLP training throughput, one CPU thread)
 #   bench/out/peers/constrained.json (Ipopt / SLSQP / trust-constr on 19 HS problems + Poisson control)
+#   bench/out/peers/cbo_cbx.json     (CBXpy CBO on Rastrigin / Ackley, d = 2/10/20, + update throughput)
+#   bench/out/peers/dsm_nomad.json   (NOMAD 4 MADS on branin / rosenbrock / hartmann6 / styblinski_tang)
 # `optlab bench` reads the first two when they exist (constrained.json is not read by it yet).
 # Nothing here is needed by the Rust tests.
 #
@@ -38,6 +40,6 @@ fi
 "$PY" "$HERE/grn_scipy.py" "${GRN_ARGS[@]}"
 "$PY" "$HERE/mlp_optax.py" --out "$OUT/mlp_optax.json"
 "$PY" "$HERE/constrained_peers.py" --out "$OUT/constrained.json"
-"$PY" "$HERE/cbo_cbx.py" --out "$OUT/cbo_cbx.json"        # ~3 min
+"$PY" "$HERE/cbo_cbx.py" --out "$OUT/cbo_cbx.json"        # ~2 min
 "$PY" "$HERE/dsm_nomad.py" --out "$OUT/dsm_nomad.json"    # ~4 min (Python callbacks)
 echo "run_all: wrote $(ls "$OUT"/*.json | tr '\n' ' ')"

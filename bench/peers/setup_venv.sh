@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create bench/peers/.venv with the pinned Python peers used by optlab's optional
-# fixture generators and peer benchmarks (jax/optax, numpy, scipy, cyipopt/Ipopt).
+# fixture generators and peer benchmarks (jax/optax, numpy, scipy, cyipopt/Ipopt, cbx/CBXpy,
+# pynomadbbo/NOMAD).
 #
 # Idempotent: if the venv exists and the pinned packages import with the pinned
 # versions, nothing is done. Otherwise the venv is (re)created and the pins installed.
@@ -26,8 +27,21 @@ PINS=(
   # Ipopt 3.14.11 (+ MUMPS, OpenBLAS) bundled in a binary cp311 wheel; import name `cyipopt`.
   # (The plain `cyipopt` sdist needs a system libipopt / ipopt.pc and does not build here.)
   "cyipopt-wheels==1.7.0.dev0"
-  # CBO peer (CBXpy) and the MADS peer (NOMAD 4)
+  # CBO peer (CBXpy, import name `cbx`; cbo_cbx.py). It requires numpy, scipy and matplotlib;
+  # matplotlib's own dependencies are pinned too (they were pulled in by `cbx`).
   "cbx==1.0.4"
+  "matplotlib==3.11.2"
+  "contourpy==1.3.3"
+  "cycler==0.12.1"
+  "fonttools==4.68.0"
+  "kiwisolver==1.5.1"
+  "packaging==26.4"
+  "pillow==13.0.0"
+  "pyparsing==3.3.3"
+  "python-dateutil==4.0.0"
+  "tzdata==2026.6"
+  # MADS peer: NOMAD 4.6.0 binary cp311 wheel (bundles libgomp; no Python deps), import name
+  # `PyNomad` (dsm_nomad.py).
   "pynomadbbo==4.6.0"
 )
 
@@ -36,8 +50,12 @@ CHECK='
 import importlib.metadata as md, sys
 want = {"jax": "0.10.2", "jaxlib": "0.10.2", "optax": "0.2.8", "numpy": "2.4.6",
         "scipy": "1.17.1", "ml_dtypes": "0.6.0", "opt_einsum": "3.4.0", "absl-py": "2.5.1",
-        "cyipopt-wheels": "1.7.0.dev0", "cbx": "1.0.4", "PyNomadBBO": "4.6.0"}
-import jax, jaxlib, optax, numpy, scipy, scipy.optimize, cyipopt, cbx, PyNomad  # noqa: F401
+        "cyipopt-wheels": "1.7.0.dev0", "cbx": "1.0.4", "matplotlib": "3.11.2", "contourpy": "1.3.3",
+        "cycler": "0.12.1", "fonttools": "4.68.0", "kiwisolver": "1.5.1", "packaging": "26.4",
+        "pillow": "13.0.0", "pyparsing": "3.3.3", "python-dateutil": "4.0.0", "tzdata": "2026.6",
+        "pynomadbbo": "4.6.0"}
+import jax, jaxlib, optax, numpy, scipy, scipy.optimize, cyipopt  # noqa: F401
+import cbx, cbx.dynamics, PyNomad  # noqa: F401
 bad = {k: md.version(k) for k in want if md.version(k) != want[k]}
 if sys.version_info[:2] != (3, 11):
     bad["python"] = sys.version

@@ -553,7 +553,7 @@ fn ziggurat_normals_have_the_right_moments_and_tails() {
         m1 += z;
         m2 += z * z;
         m4 += z * z * z * z;
-        tail += usize::from(z.abs() > 3.6541528853610088);
+        tail += usize::from(z.abs() > 3.654_152_885_361_009);
         for (b, c) in below.iter_mut().zip(cuts) {
             *b += usize::from(z < c);
         }

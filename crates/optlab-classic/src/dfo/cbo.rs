@@ -271,7 +271,7 @@ struct Ziggurat {
 }
 
 /// Right edge of the base layer.
-const ZIG_R: f64 = 3.654_152_885_361_008_8;
+const ZIG_R: f64 = 3.654_152_885_361_009;
 /// Area of every layer.
 const ZIG_V: f64 = 0.004_928_673_233_99;
 
