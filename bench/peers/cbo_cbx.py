@@ -29,8 +29,9 @@ THREAD_ENV = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_N
 os.environ.update(THREAD_ENV)
 
 import argparse  # noqa: E402
+
+from peerio import write_json  # noqa: E402
 import importlib.metadata as md  # noqa: E402
-import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
@@ -266,13 +267,7 @@ def main():
         "rows": rows,
         "throughput": tp,
     }
-    out = os.path.abspath(args.out)
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    tmp = out + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(doc, fh, indent=1, allow_nan=False)
-        fh.write("\n")
-    os.replace(tmp, out)
+    out = write_json(args.out, doc)
     print(f"wrote {out}: {len(rows)} rows")
     assert all(math.isfinite(r["wall_s"]) for r in rows)
 

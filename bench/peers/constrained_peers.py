@@ -32,8 +32,9 @@ XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 os.environ["XLA_FLAGS"] = XLA_FLAGS
 
 import argparse  # noqa: E402
+
+from peerio import write_json  # noqa: E402
 import importlib.metadata as md  # noqa: E402
-import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
@@ -414,13 +415,7 @@ def main():
         "problems": problems,
         "rows": rows,
     }
-    out = os.path.abspath(args.out)
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    tmp = out + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(doc, fh, indent=1, allow_nan=False)
-        fh.write("\n")
-    os.replace(tmp, out)
+    out = write_json(args.out, doc)
     n_ok = sum(r["success"] for r in rows)
     print(f"wrote {out}: {n_ok}/{len(rows)} rows successful")
     bad = [(r["solver"], r["problem"]) for r in rows if not r["success"]]

@@ -77,6 +77,7 @@ fn run_cdsm(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
     Ok(Driver::new(cfg.termination()).run(&mut solver, ctx)?.0)
 }
 
+/// A config as TOML with a comment after each noted key, then the `[problem]` table.
 fn describe_with(text: &str, notes: &[(&str, &str)], problems: &[&str], problem: &str) -> String {
     let mut out = String::from("[config]\n");
     for line in text.lines() {
@@ -209,34 +210,21 @@ fn describe_adasketch() -> String {
         ("max_time_s", "wall-time limit in seconds (0: none)"),
     ];
     let text = toml::to_string(&AdaSketchConfig::default()).unwrap_or_default();
-    let mut out = String::from("[config]\n");
-    for line in text.lines() {
-        let key = line.split('=').next().unwrap_or("").trim();
-        match notes.iter().find(|(k, _)| *k == key) {
-            Some((_, note)) => out.push_str(&format!("{line:<28} # {note}\n")),
-            None => out.push_str(&format!("{line}\n")),
-        }
-    }
-    out.push_str("\n[problem]   # one of: ");
-    out.push_str(&constrained_catalog::ALL.join(", "));
-    out.push_str("\nname = \"hs6\"\n# poisson-control takes grid = N; logreg-eq-* take seed\n");
-    out
+    describe_with(
+        &text,
+        &notes,
+        constrained_catalog::ALL,
+        "name = \"hs6\"\n# poisson-control takes grid = N; logreg-eq-* take seed",
+    )
 }
 
 fn commented<T: serde::Serialize>(cfg: &T, notes: &[(&str, &str)]) -> String {
-    let text = toml::to_string(cfg).unwrap_or_default();
-    let mut out = String::from("[config]\n");
-    for line in text.lines() {
-        let key = line.split('=').next().unwrap_or("").trim();
-        match notes.iter().find(|(k, _)| *k == key) {
-            Some((_, note)) => out.push_str(&format!("{line:<28} # {note}\n")),
-            None => out.push_str(&format!("{line}\n")),
-        }
-    }
-    out.push_str("\n[problem]   # one of: ");
-    out.push_str(&SMOOTH.join(", "));
-    out.push_str("\nname = \"logreg-breast-cancer\"\nmu = 1e-3\n");
-    out
+    describe_with(
+        &toml::to_string(cfg).unwrap_or_default(),
+        notes,
+        SMOOTH,
+        "name = \"logreg-breast-cancer\"\nmu = 1e-3",
+    )
 }
 
 const STOP_NOTES: [(&str, &str); 4] = [

@@ -73,21 +73,13 @@ pub fn run_case_quiet(c: &Case) -> Outcome {
     }
 }
 
-/// Run a case in memory (no run directory).
+/// Run a case in memory (no run directory), with a one-line result on stderr.
 pub fn run_case(c: &Case) -> Outcome {
-    let rec = MemoryRecorder::new();
-    let summary = crate::find(&c.spec.method)
-        .and_then(|info| {
-            let mut ctx = RunContext::new(c.spec.seed)
-                .with_threads(c.spec.threads)
-                .with_recorder(rec.clone());
-            crate::run_in_pool(&info, &c.spec, &mut ctx)
-        })
-        .map_err(|e| format!("{e:#}"));
+    let o = run_case_quiet(c);
     eprintln!(
         "  {:<28} {}",
         c.label,
-        match &summary {
+        match &o.summary {
             Ok(s) => format!(
                 "{} in {} steps, {:.2} s",
                 s.status.label(),
@@ -97,11 +89,22 @@ pub fn run_case(c: &Case) -> Outcome {
             Err(e) => format!("error: {e}"),
         }
     );
-    Outcome {
-        label: c.label.clone(),
-        summary,
-        rows: rec.rows(),
+    o
+}
+
+/// The median wall time of `first` and, when it took under 0.2 s, of `repeats` more quiet runs
+/// of the same case (cheap runs are timed like the peers': a median of several).
+pub fn median_wall_time(c: &Case, first: f64, repeats: usize) -> f64 {
+    let mut times = vec![first];
+    if first < 0.2 {
+        for _ in 0..repeats {
+            if let Ok(again) = &run_case_quiet(c).summary {
+                times.push(again.wall_time_s);
+            }
+        }
     }
+    times.sort_by(|a, b| a.total_cmp(b));
+    times[times.len() / 2]
 }
 
 /// The report being assembled.
@@ -462,17 +465,7 @@ fn grn(r: &mut Report, full: bool, threads: usize) -> Result<()> {
             let o = run_case(c);
             match &o.summary {
                 Ok(s) => {
-                    // Cheap runs are repeated so the time is a median, like the peer's.
-                    let mut times = vec![s.wall_time_s];
-                    if s.wall_time_s < 0.2 {
-                        for _ in 0..6 {
-                            if let Ok(again) = &run_case_quiet(c).summary {
-                                times.push(again.wall_time_s);
-                            }
-                        }
-                    }
-                    times.sort_by(|a, b| a.total_cmp(b));
-                    let med = times[times.len() / 2];
+                    let med = median_wall_time(c, s.wall_time_s, 6);
                     let gn = o
                         .rows
                         .last()

@@ -3,7 +3,7 @@
 //! (from `bench/peers/constrained_peers.py`), the KKT residual per iteration, constrained
 //! logistic regression, and the Poisson-control scaling study (time per iteration vs size).
 
-use crate::bench::{Outcome, Report, case, read_peer, run_case, run_case_quiet};
+use crate::bench::{Outcome, Report, case, median_wall_time, read_peer, run_case};
 use anyhow::Result;
 use optlab_core::Metrics;
 use optlab_report::plot::{LinePlot, Series};
@@ -27,19 +27,9 @@ fn first_below(rows: &[Metrics], tol: f64) -> Option<u64> {
 
 /// Median wall time over repeats for cheap runs (like the peer's median of 3).
 fn median_time(o: &Outcome, c: &crate::bench::Case) -> f64 {
-    let Ok(s) = &o.summary else {
-        return f64::NAN;
-    };
-    let mut times = vec![s.wall_time_s];
-    if s.wall_time_s < 0.2 {
-        for _ in 0..4 {
-            if let Ok(again) = &run_case_quiet(c).summary {
-                times.push(again.wall_time_s);
-            }
-        }
-    }
-    times.sort_by(|a, b| a.total_cmp(b));
-    times[times.len() / 2]
+    o.summary
+        .as_ref()
+        .map_or(f64::NAN, |s| median_wall_time(c, s.wall_time_s, 4))
 }
 
 struct Variant {

@@ -27,6 +27,17 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// The rows of a peer's JSON that satisfy `keep`.
+fn peer_rows<'a>(
+    peer: &'a serde_json::Value,
+    keep: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<&'a serde_json::Value> {
+    peer["rows"]
+        .as_array()
+        .map(|a| a.iter().filter(|r| keep(r)).collect())
+        .unwrap_or_default()
+}
+
 fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
@@ -106,18 +117,11 @@ fn cbo(r: &mut Report, full: bool, threads: usize) -> Result<()> {
                     String::from("-"),
                 );
                 if let Some(p) = &peer {
-                    let rows: Vec<&serde_json::Value> = p["rows"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter(|r| {
-                                    r["problem"].as_str() == Some(pname)
-                                        && r["d"].as_u64() == Some(d as u64)
-                                        && r["noise"].as_str() == Some(noise_name)
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
+                    let rows = peer_rows(p, |r| {
+                        r["problem"].as_str() == Some(pname)
+                            && r["d"].as_u64() == Some(d as u64)
+                            && r["noise"].as_str() == Some(noise_name)
+                    });
                     if !rows.is_empty() {
                         let mut s3 = [0u32; 3];
                         let mut bf = Vec::new();
@@ -295,17 +299,10 @@ fn cdsm(r: &mut Report, full: bool, threads: usize) -> Result<()> {
         let (mut theirs, mut their_solved) =
             ("(run bench/peers/run_all.sh)".to_string(), "-".to_string());
         if let Some(p) = &peer {
-            let rows: Vec<&serde_json::Value> = p["rows"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter(|r| {
-                            r["problem"].as_str() == Some(peer_name)
-                                && r["seed"].as_u64().is_some_and(|s| s < seeds)
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let rows = peer_rows(p, |r| {
+                r["problem"].as_str() == Some(peer_name)
+                    && r["seed"].as_u64().is_some_and(|s| s < seeds)
+            });
             if !rows.is_empty() {
                 let keys = ["1e-1", "1e-3", "1e-5"];
                 let mut cols = Vec::new();

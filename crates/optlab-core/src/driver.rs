@@ -84,6 +84,17 @@ pub struct Termination {
     pub fixed_length: bool,
 }
 
+impl Termination {
+    /// A convergence run: at most `max_iters` steps and `max_time_s` seconds (`0`: no limit).
+    pub fn limits(max_iters: u64, max_time_s: f64) -> Self {
+        Termination {
+            max_iters,
+            max_time_s: (max_time_s > 0.0).then_some(max_time_s),
+            fixed_length: false,
+        }
+    }
+}
+
 /// What a checkpoint holds: the driver's bookkeeping plus the solver state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Checkpoint<S> {

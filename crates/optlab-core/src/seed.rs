@@ -38,6 +38,14 @@ pub fn stream(seed: u64, name: &str) -> Rng {
     Rng::seed_from_u64(stream_seed(seed, name))
 }
 
+/// One standard normal draw by Box–Muller from `rng` (`u1` in (0, 1], so no `ln 0`).
+pub fn normal(rng: &mut Rng) -> f64 {
+    use rand::Rng as _;
+    let u1: f64 = 1.0 - rng.random::<f64>();
+    let u2: f64 = rng.random::<f64>();
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

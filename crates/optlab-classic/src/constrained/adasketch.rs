@@ -19,6 +19,7 @@ use optlab_linalg::Csr;
 use optlab_linalg::sparse::{dense_lu_solve, min_eigenvalue, null_space_basis};
 use optlab_problems::constrained::{CountedEq, kkt_residual, lagrangian_gradient};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// How the Newton–KKT system is solved.
@@ -167,11 +168,7 @@ impl MethodConfig for AdaSketchConfig {
 impl AdaSketchConfig {
     /// The driver's termination.
     pub fn termination(&self) -> optlab_core::Termination {
-        optlab_core::Termination {
-            max_iters: self.max_iters,
-            max_time_s: (self.max_time_s > 0.0).then_some(self.max_time_s),
-            fixed_length: false,
-        }
+        optlab_core::Termination::limits(self.max_iters, self.max_time_s)
     }
 }
 
@@ -460,9 +457,9 @@ impl Solver for AdaSketch {
             modified = lmin < cfg.reduced_hessian_tol;
         }
         let b_mat = if modified {
-            hess.shifted(cfg.xi_b + norm_h)
+            Cow::Owned(hess.shifted(cfg.xi_b + norm_h))
         } else {
-            hess.clone()
+            Cow::Borrowed(&hess)
         };
         s.modified = modified;
 
@@ -488,8 +485,10 @@ impl Solver for AdaSketch {
 
         // Merit gradient pieces that do not depend on the penalties.
         let h_merit = match cfg.merit_hessian {
-            MeritHessian::Lagrangian => hess.clone(),
-            MeritHessian::Objective => self.problem.lagrangian_hessian(&s.x, &vec![0.0; m])?,
+            MeritHessian::Lagrangian => Cow::Borrowed(&hess),
+            MeritHessian::Objective => {
+                Cow::Owned(self.problem.lagrangian_hessian(&s.x, &vec![0.0; m])?)
+            }
         };
         let (gl0, c0) = (s.grad_l.clone(), s.c.clone());
         let merit_grad =
@@ -560,12 +559,7 @@ impl Solver for AdaSketch {
         let gm = merit_grad(s.eta1, s.eta2);
         let dd: f64 = gm.iter().zip(&dir).map(|(a, b)| a * b).sum();
         s.descent_gap = dd + 0.5 * s.eta2 * b_norm * b_norm;
-        let here = Eval {
-            f: s.f,
-            c: s.c.clone(),
-            grad_l: s.grad_l.clone(),
-        };
-        let merit0 = self.merit(&here, &s.lambda, s.eta1, s.eta2);
+        let merit0 = merit_value(s.f, &s.c, &s.grad_l, &s.lambda, s.eta1, s.eta2);
         let mut alpha = 1.0;
         let mut xt = vec![0.0; n];
         let mut lt = vec![0.0; m];

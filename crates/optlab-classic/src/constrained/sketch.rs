@@ -61,13 +61,6 @@ pub struct SketchRun {
     pub flops: u64,
 }
 
-/// Standard normal by Box–Muller (`u1` in (0, 1]).
-pub fn standard_normal(rng: &mut Rng) -> f64 {
-    let u1: f64 = 1.0 - rng.random::<f64>();
-    let u2: f64 = rng.random::<f64>();
-    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-}
-
 fn sparse_dot(a: (&[usize], &[f64]), b: (&[usize], &[f64])) -> f64 {
     let (mut i, mut j, mut s) = (0, 0, 0.0);
     while i < a.0.len() && j < b.0.len() {
@@ -204,7 +197,7 @@ impl<'a> SketchSystem<'a> {
                 }
                 SketchKind::Gaussian => {
                     for si in s.iter_mut() {
-                        *si = standard_normal(rng);
+                        *si = optlab_core::seed::normal(rng);
                     }
                     self.k.matvec(&s, &mut v);
                     let denom: f64 = v.iter().map(|x| x * x).sum();

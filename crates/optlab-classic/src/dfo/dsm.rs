@@ -151,11 +151,7 @@ impl MethodConfig for DsmConfig {
 impl DsmConfig {
     /// The driver's termination.
     pub fn termination(&self) -> optlab_core::Termination {
-        optlab_core::Termination {
-            max_iters: self.max_iters,
-            max_time_s: (self.max_time_s > 0.0).then_some(self.max_time_s),
-            fixed_length: false,
-        }
+        optlab_core::Termination::limits(self.max_iters, self.max_time_s)
     }
 }
 
@@ -305,11 +301,22 @@ impl std::fmt::Debug for Dsm {
     }
 }
 
+/// A standard Gaussian vector of `R^n` and its norm (its direction is uniform on the sphere).
+fn gaussian_direction(n: usize, rng: &mut Rng) -> (Vec<f64>, f64) {
+    let u: Vec<f64> = (0..n).map(|_| optlab_core::seed::normal(rng)).collect();
+    let nu = u.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-300);
+    (u, nu)
+}
+
+/// `base + rad * dir`.
+fn offset(base: &[f64], dir: &[f64], rad: f64) -> Vec<f64> {
+    base.iter().zip(dir).map(|(a, b)| a + rad * b).collect()
+}
+
 /// Positive spanning set: the columns of `H = I - 2 u u^T` (u a random unit vector) and
 /// `-Σ_j H_j`, each scaled to ∞-norm 1.
 pub fn householder_poll(n: usize, rng: &mut Rng) -> Vec<Vec<f64>> {
-    let mut u: Vec<f64> = (0..n).map(|_| super::cbo_normal(rng)).collect();
-    let nu = u.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-300);
+    let (mut u, nu) = gaussian_direction(n, rng);
     u.iter_mut().for_each(|v| *v /= nu);
     let mut dirs: Vec<Vec<f64>> = (0..n)
         .map(|j| {
@@ -332,6 +339,31 @@ pub fn householder_poll(n: usize, rng: &mut Rng) -> Vec<Vec<f64>> {
 impl Dsm {
     /// cDSM on a black box, from `x0`.
     pub fn new(cfg: DsmConfig, problem: Box<dyn BlackBox>, x0: Vec<f64>) -> Result<Self> {
+        if cfg.mode != DsmMode::Cdsm {
+            return Err(Error::config(
+                "mode",
+                "hybrid and attack-only need a surrogate (use Dsm::with_surrogate)",
+            ));
+        }
+        Self::build(cfg, problem, None, x0)
+    }
+
+    /// Any mode on a surrogate problem `f(Φ(x))`.
+    pub fn with_surrogate(
+        cfg: DsmConfig,
+        problem: Box<dyn SurrogateProblem>,
+        x0: Vec<f64>,
+    ) -> Result<Self> {
+        Self::build(cfg, problem.black_box(), Some(problem), x0)
+    }
+
+    /// Validate and set the radius scale (the widest side of the box, or 1).
+    fn build(
+        cfg: DsmConfig,
+        problem: Box<dyn BlackBox>,
+        surrogate: Option<Box<dyn SurrogateProblem>>,
+        x0: Vec<f64>,
+    ) -> Result<Self> {
         cfg.validate()?;
         if x0.len() != problem.dim() {
             return Err(Error::config(
@@ -346,12 +378,6 @@ impl Dsm {
         if x0.iter().any(|v| !v.is_finite()) {
             return Err(Error::config("x0", "not finite"));
         }
-        if cfg.mode != DsmMode::Cdsm {
-            return Err(Error::config(
-                "mode",
-                "hybrid and attack-only need a surrogate (use Dsm::with_surrogate)",
-            ));
-        }
         let scale = problem.bounds().map_or(1.0, |b| {
             b.lower()
                 .iter()
@@ -362,41 +388,7 @@ impl Dsm {
         Ok(Dsm {
             cfg,
             problem,
-            surrogate: None,
-            x0,
-            scale,
-        })
-    }
-
-    /// Any mode on a surrogate problem `f(Φ(x))`.
-    pub fn with_surrogate(
-        cfg: DsmConfig,
-        problem: Box<dyn SurrogateProblem>,
-        x0: Vec<f64>,
-    ) -> Result<Self> {
-        cfg.validate()?;
-        let bb = problem.black_box();
-        if x0.len() != bb.dim() {
-            return Err(Error::config(
-                "x0",
-                format!(
-                    "has {} entries, the problem has dimension {}",
-                    x0.len(),
-                    bb.dim()
-                ),
-            ));
-        }
-        let scale = bb.bounds().map_or(1.0, |b| {
-            b.lower()
-                .iter()
-                .zip(b.upper())
-                .map(|(l, u)| u - l)
-                .fold(0.0, f64::max)
-        });
-        Ok(Dsm {
-            cfg,
-            problem: bb,
-            surrogate: Some(problem),
+            surrogate,
             x0,
             scale,
         })
@@ -451,6 +443,18 @@ impl Dsm {
             s.h_max = s.h_max.min(e.h);
         }
         better
+    }
+
+    /// Record a successful step `code` (unless an attack already succeeded this iteration),
+    /// doubling the poll radius (up to `r_max`) when `grow`.
+    fn success(&self, s: &mut DsmState, code: u8, grow: bool) -> StepReport {
+        if grow {
+            s.r_dsm = (2.0 * s.r_dsm).min(self.cfg.r_max * self.scale);
+        }
+        if s.last_success == 0 {
+            s.last_success = code;
+        }
+        StepReport::go(self.metrics(s))
     }
 
     /// Network calls (forward evaluations plus VJPs) left under the budget.
@@ -584,17 +588,11 @@ impl Solver for Dsm {
         let base = s.x.clone();
         // 2. Covering step.
         if cfg.r_cover > 0.0 && self.budget_left(s) {
-            let mut dir: Vec<f64> = (0..n).map(|_| super::cbo_normal(&mut s.rng)).collect();
-            let nd = dir.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-300);
+            let (dir, nd) = gaussian_direction(n, &mut s.rng);
             let u: f64 = s.rng.random::<f64>();
             let rad = cfg.r_cover * self.scale * u.powf(1.0 / n as f64);
-            dir.iter_mut().for_each(|v| *v *= rad / nd);
-            let y: Vec<f64> = base.iter().zip(&dir).map(|(a, b)| a + b).collect();
-            if self.try_point(s, y) {
-                if s.last_success == 0 {
-                    s.last_success = 2;
-                }
-                return Ok(StepReport::go(self.metrics(s)));
+            if self.try_point(s, offset(&base, &dir, rad / nd)) {
+                return Ok(self.success(s, 2, false));
             }
         }
         // 3. Search: speculative (repeat the last successful displacement, doubled), then one
@@ -608,39 +606,23 @@ impl Solver for Dsm {
                 .any(|(a, b)| (a - b).abs() > 1e-12 * self.scale)
             && self.try_point(s, y)
         {
-            s.r_dsm = (2.0 * s.r_dsm).min(cfg.r_max * self.scale);
-            if s.last_success == 0 {
-                s.last_success = 3;
-            }
-            return Ok(StepReport::go(self.metrics(s)));
+            return Ok(self.success(s, 3, true));
         }
         if cfg.search && !s.last_step.is_empty() && s.last_success >= 3 && self.budget_left(s) {
-            let y: Vec<f64> = base
-                .iter()
-                .zip(&s.last_step)
-                .map(|(a, b)| a + 2.0 * b)
-                .collect();
+            let y = offset(&base, &s.last_step, 2.0);
             if self.try_point(s, y) {
-                s.r_dsm = (2.0 * s.r_dsm).min(cfg.r_max * self.scale);
-                s.last_success = 3;
-                return Ok(StepReport::go(self.metrics(s)));
+                s.last_success = 0; // the speculative step always reports a search success
+                return Ok(self.success(s, 3, true));
             }
         }
         if cfg.search && self.budget_left(s) {
             s.searches += 1;
-            let mut dir: Vec<f64> = (0..n).map(|_| super::cbo_normal(&mut s.rng)).collect();
-            let nd = dir.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-300);
+            let (dir, nd) = gaussian_direction(n, &mut s.rng);
             let rad = (cfg.r_cover * self.scale * ((s.searches + 1) as f64).sqrt())
                 .min(cfg.r_max * self.scale)
                 .min(s.r_dsm.max(cfg.r_min * self.scale) * 4.0);
-            dir.iter_mut().for_each(|v| *v *= rad / nd);
-            let y: Vec<f64> = base.iter().zip(&dir).map(|(a, b)| a + b).collect();
-            if self.try_point(s, y) {
-                s.r_dsm = (2.0 * s.r_dsm).min(cfg.r_max * self.scale);
-                if s.last_success == 0 {
-                    s.last_success = 3;
-                }
-                return Ok(StepReport::go(self.metrics(s)));
+            if self.try_point(s, offset(&base, &dir, rad / nd)) {
+                return Ok(self.success(s, 3, true));
             }
         }
         // 4. Poll step (opportunistic).
@@ -666,13 +648,9 @@ impl Solver for Dsm {
             if !self.budget_left(s) {
                 break;
             }
-            let y: Vec<f64> = base.iter().zip(&d).map(|(a, b)| a + s.r_dsm * b).collect();
+            let y = offset(&base, &d, s.r_dsm);
             if self.try_point(s, y) {
-                s.r_dsm = (2.0 * s.r_dsm).min(cfg.r_max * self.scale);
-                if s.last_success == 0 {
-                    s.last_success = 4;
-                }
-                return Ok(StepReport::go(self.metrics(s)));
+                return Ok(self.success(s, 4, true));
             }
         }
         s.r_dsm /= 2.0;

@@ -10,13 +10,3 @@ pub use attack::{
 };
 pub use cbo::{Cbo, CboConfig, CboState, Noise, consensus};
 pub use dsm::{Barrier, Dsm, DsmConfig, DsmMode, DsmState, householder_poll};
-
-use optlab_core::seed::Rng;
-use rand::Rng as _;
-
-/// One standard normal (Box–Muller).
-pub(crate) fn cbo_normal(rng: &mut Rng) -> f64 {
-    let u1: f64 = 1.0 - rng.random::<f64>();
-    let u2: f64 = rng.random::<f64>();
-    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-}

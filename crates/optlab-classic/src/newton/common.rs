@@ -31,11 +31,7 @@ impl Stopping {
 
     /// The driver's termination.
     pub fn termination(&self) -> optlab_core::Termination {
-        optlab_core::Termination {
-            max_iters: self.max_iters,
-            max_time_s: (self.max_time_s > 0.0).then_some(self.max_time_s),
-            fixed_length: false,
-        }
+        optlab_core::Termination::limits(self.max_iters, self.max_time_s)
     }
 }
 

@@ -9,9 +9,9 @@
 
 use super::EqProblem;
 use crate::data::{self, Dataset};
-use optlab_core::{Result, seed};
+use optlab_core::Result;
+use optlab_core::seed::{self, normal};
 use optlab_linalg::Csr;
-use rand::Rng as _;
 
 /// Number of random linear constraints.
 pub const LINEAR_ROWS: usize = 10;
@@ -26,13 +26,6 @@ pub struct LogRegEq {
     z: Vec<f64>,
     a: Vec<f64>,
     b: Vec<f64>,
-}
-
-fn normal(rng: &mut seed::Rng) -> f64 {
-    // Box–Muller; u1 in (0, 1].
-    let u1: f64 = 1.0 - rng.random::<f64>();
-    let u2: f64 = rng.random::<f64>();
-    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
 impl LogRegEq {

@@ -21,6 +21,8 @@ pub struct PoissonControl {
     laplacian: Csr,
     jacobian: Csr,
     hessian: Csr,
+    /// The one-KKT-solve answer, computed on first use.
+    solution: std::sync::OnceLock<Option<(Vec<f64>, Vec<f64>)>>,
 }
 
 impl PoissonControl {
@@ -84,6 +86,7 @@ impl PoissonControl {
             laplacian,
             jacobian,
             hessian,
+            solution: std::sync::OnceLock::new(),
         })
     }
 
@@ -97,8 +100,12 @@ impl PoissonControl {
         &self.w_true
     }
 
-    /// The exact primal–dual solution `(x*, λ*)` from one sparse KKT solve.
+    /// The exact primal–dual solution `(x*, λ*)` from one sparse KKT solve (done once).
     pub fn exact_solution(&self) -> Option<(Vec<f64>, Vec<f64>)> {
+        self.solution.get_or_init(|| self.solve_kkt()).clone()
+    }
+
+    fn solve_kkt(&self) -> Option<(Vec<f64>, Vec<f64>)> {
         let nn = self.grid * self.grid;
         let k = Csr::kkt(&self.hessian, &self.jacobian).ok()?;
         // Stationarity: H x - (w_true, 0) + G^T λ = 0; feasibility: G x = 0.
