@@ -28,10 +28,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// The rows of a peer's JSON that satisfy `keep`.
-fn peer_rows<'a>(
-    peer: &'a serde_json::Value,
+fn peer_rows(
+    peer: &serde_json::Value,
     keep: impl Fn(&serde_json::Value) -> bool,
-) -> Vec<&'a serde_json::Value> {
+) -> Vec<&serde_json::Value> {
     peer["rows"]
         .as_array()
         .map(|a| a.iter().filter(|r| keep(r)).collect())
