@@ -1,10 +1,12 @@
 //! optlab's f64 methods on faer. Classic code never sees burn.
 
 pub mod constrained;
+pub mod dag;
 pub mod dfo;
 pub mod newton;
 
 use constrained::{AdaSketch, AdaSketchConfig};
+use dag::{Notears, NotearsConfig, Topo, TopoConfig};
 use dfo::{Cbo, CboConfig, Dsm, DsmConfig};
 use newton::{Baseline, GdConfig, Grn, GrnConfig, NewtonLsConfig, SuperNewtonConfig};
 use optlab_core::registry::{from_table, to_table};
@@ -14,6 +16,7 @@ use optlab_problems::blackbox::catalog as blackbox_catalog;
 use optlab_problems::blackbox::functions::protocol_start;
 use optlab_problems::catalog::{SMOOTH, build, default_table};
 use optlab_problems::constrained::catalog as constrained_catalog;
+use optlab_problems::dag as dag_problems;
 use optlab_problems::{Counted, CountedEq};
 
 fn problem(spec: &RunSpec, ctx: &RunContext) -> Result<Counted> {
@@ -218,6 +221,64 @@ fn describe_adasketch() -> String {
     )
 }
 
+fn run_notears(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
+    let cfg: NotearsConfig = from_table("config", &spec.config)?;
+    cfg.validate()?;
+    let mut solver = Notears::new(cfg, dag_problems::build(&spec.problem)?)?;
+    Ok(Driver::new(cfg.termination()).run(&mut solver, ctx)?.0)
+}
+
+fn run_topo(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
+    let cfg: TopoConfig = from_table("config", &spec.config)?;
+    cfg.validate()?;
+    let mut solver = Topo::new(cfg, dag_problems::build(&spec.problem)?)?;
+    Ok(Driver::new(cfg.termination()).run(&mut solver, ctx)?.0)
+}
+
+const DAG_PROBLEM: &str = "name = \"sem\"\ngraph = \"er\"            # er | sf\nd = 20\nedges_per_node = 2       # s0 = edges_per_node * d\nn = 1000\nnoise = \"gauss\"          # gauss | exp | gumbel\nstandardize = false\nseed = 0                 # graph, weights and samples\n# or: name = \"sachs\", standardize = true";
+
+fn describe_notears() -> String {
+    let text = toml::to_string(&NotearsConfig::default()).unwrap_or_default();
+    describe_with(
+        &text,
+        &[
+            ("lambda1", "L1 weight"),
+            ("score", "ls | likelihood-ev | likelihood-nv"),
+            ("max_iter", "outer (dual) iterations"),
+            ("h_tol", "converged when h(W) <= h_tol"),
+            ("rho_max", "stalled when the penalty reaches rho_max"),
+            ("w_threshold", "output edges: |w| >= w_threshold"),
+            ("pgtol", "inner projected L-BFGS: projected-gradient tolerance"),
+            ("max_inner", "inner iterations per solve"),
+            ("max_time_s", "wall-time limit in seconds (0: none)"),
+        ],
+        dag_problems::ALL,
+        DAG_PROBLEM,
+    )
+}
+
+fn describe_topo() -> String {
+    let text = toml::to_string(&TopoConfig::default()).unwrap_or_default();
+    describe_with(
+        &text,
+        &[
+            ("size_small", "small candidate set (0: min(100, d(d-1)/2))"),
+            ("size_large", "large candidate set (0: min(400, d(d-1)/2))"),
+            ("no_large_search", "large-set searches allowed per run"),
+            ("candidates", "paper (|grad Q| > tau filter) | code (released code)"),
+            ("tau", "paper rule: keep pairs with |grad Q_ij| > tau"),
+            ("score", "ls | likelihood-ev | likelihood-nv"),
+            ("w_threshold", "output edges: |w| >= w_threshold"),
+            ("init", "random | notears (post-processing) | true-order"),
+            ("rel_improvement", "a swap must lower Q by this * max(1, |Q|)"),
+            ("max_iter", "outer iterations"),
+            ("max_time_s", "wall-time limit in seconds (0: none)"),
+        ],
+        dag_problems::ALL,
+        DAG_PROBLEM,
+    )
+}
+
 fn commented<T: serde::Serialize>(cfg: &T, notes: &[(&str, &str)]) -> String {
     describe_with(
         &toml::to_string(cfg).unwrap_or_default(),
@@ -335,6 +396,26 @@ pub fn methods() -> Vec<MethodInfo> {
             default_config: || to_table(&AdaSketchConfig::default()),
             default_problem: constrained_catalog::default_table,
             run: run_adasketch,
+        },
+        MethodInfo {
+            name: "notears",
+            summary: "NOTEARS: augmented Lagrangian on h(W) = tr(exp(W*W)) - d with a projected L-BFGS inner solver (DAG baseline)",
+            reference: "Zheng, Aragam, Ravikumar, Xing, DAGs with NO TEARS: Continuous Optimization for Structure Learning, NeurIPS 2018",
+            problems: dag_problems::ALL,
+            describe: describe_notears,
+            default_config: || to_table(&NotearsConfig::default()),
+            default_problem: dag_problems::default_table,
+            run: run_notears,
+        },
+        MethodInfo {
+            name: "topo",
+            summary: "TOPO: DAG learning by topological swaps with per-node regressions (standalone or post-processing NOTEARS)",
+            reference: "Deng, Bello, Aragam, Ravikumar, Optimizing NOTEARS Objectives via Topological Swaps, ICML 2023",
+            problems: dag_problems::ALL,
+            describe: describe_topo,
+            default_config: || to_table(&TopoConfig::default()),
+            default_problem: dag_problems::default_table,
+            run: run_topo,
         },
         MethodInfo {
             name: "cbo",

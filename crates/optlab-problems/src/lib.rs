@@ -4,6 +4,7 @@ pub mod blackbox;
 pub mod catalog;
 pub mod check;
 pub mod constrained;
+pub mod dag;
 pub mod data;
 pub mod jet;
 pub mod oracle;

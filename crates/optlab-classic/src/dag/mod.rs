@@ -1,0 +1,69 @@
+//! DAG structure learning on linear SEMs: scores, acyclicity functions, NOTEARS (the
+//! continuous baseline) and TOPO (topological swaps).
+
+pub mod acyclic;
+pub mod lbfgs;
+pub mod notears;
+pub mod score;
+pub mod topo;
+
+pub use notears::{Notears, NotearsConfig, NotearsState};
+pub use score::{Score, ScoreKind};
+pub use topo::{CandidateRule, Topo, TopoConfig, TopoInit, TopoState, order_from_weights};
+
+use optlab_core::Result;
+use optlab_problems::dag::{Accuracy, DagProblem, count_accuracy, is_dag, support};
+use std::collections::BTreeMap;
+
+/// What a structure-learning method produced, measured the same way for every method.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DagReport {
+    /// `Q` of the thresholded output.
+    pub score: f64,
+    /// `Q` of the unthresholded output.
+    pub score_raw: f64,
+    /// Least squares `1/(2n) ||X - XW||_F^2` of the thresholded output (the common yardstick).
+    pub ls: f64,
+    /// The thresholded output is acyclic.
+    pub is_dag: bool,
+    /// Accuracy against the true graph, when known.
+    pub accuracy: Option<Accuracy>,
+}
+
+impl DagReport {
+    /// As metrics: `score`, `score_raw`, `ls`, `is_dag`, `shd`, `tpr`, `fdr`, `fpr`, `nnz`.
+    pub fn metrics(&self) -> BTreeMap<String, f64> {
+        let mut m = BTreeMap::new();
+        m.insert("score".into(), self.score);
+        m.insert("score_raw".into(), self.score_raw);
+        m.insert("ls".into(), self.ls);
+        m.insert("is_dag".into(), f64::from(u8::from(self.is_dag)));
+        if let Some(a) = &self.accuracy {
+            m.insert("shd".into(), a.shd as f64);
+            m.insert("tpr".into(), a.tpr);
+            m.insert("fdr".into(), a.fdr);
+            m.insert("fpr".into(), a.fpr);
+            m.insert("nnz".into(), a.nnz as f64);
+        }
+        m
+    }
+}
+
+/// Measure a thresholded output `w` (and its raw version) on a problem.
+pub fn evaluate(w: &[f64], raw: &[f64], problem: &DagProblem, score: &Score) -> Result<DagReport> {
+    let d = problem.data.d;
+    let b = support(w, f64::MIN_POSITIVE);
+    let ls = Score::new(ScoreKind::Ls, score.s.clone(), d).fit(w).0;
+    // The likelihood scores' log det is undefined for some cyclic W: report the fit term then.
+    let value = |w: &[f64]| match score.value_grad(w) {
+        Ok((f, _)) => f,
+        Err(_) => score.fit(w).0,
+    };
+    Ok(DagReport {
+        score: value(w),
+        score_raw: value(raw),
+        ls,
+        is_dag: is_dag(&b, d),
+        accuracy: problem.truth.as_ref().map(|t| count_accuracy(t, &b, d)),
+    })
+}
