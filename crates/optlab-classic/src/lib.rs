@@ -1,11 +1,13 @@
 //! optlab's f64 methods on faer. Classic code never sees burn.
 
 pub mod constrained;
+pub mod convex_relu;
 pub mod dag;
 pub mod dfo;
 pub mod newton;
 
 use constrained::{AdaSketch, AdaSketchConfig};
+use convex_relu::{ConvexReluAdmm, ConvexReluConfig};
 use dag::{Notears, NotearsConfig, Topo, TopoConfig};
 use dfo::{Cbo, CboConfig, Dsm, DsmConfig};
 use newton::{Baseline, GdConfig, Grn, GrnConfig, NewtonLsConfig, SuperNewtonConfig};
@@ -279,6 +281,36 @@ fn describe_topo() -> String {
     )
 }
 
+fn run_convex_relu(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
+    let cfg: ConvexReluConfig = from_table("config", &spec.config)?;
+    cfg.validate()?;
+    optlab_linalg::set_threads(ctx.threads());
+    let data = convex_relu::build_problem(&spec.problem)?;
+    let patterns = convex_relu::patterns_for(&cfg, &data, ctx.seed())?;
+    let mut solver = ConvexReluAdmm::new(cfg, data, patterns)?;
+    Ok(Driver::new(cfg.termination()).run(&mut solver, ctx)?.0)
+}
+
+fn describe_convex_relu() -> String {
+    let text = toml::to_string(&ConvexReluConfig::default()).unwrap_or_default();
+    describe_with(
+        &text,
+        &[
+            ("beta", "weight decay (group-lasso weight of the convex program)"),
+            ("patterns", "sampled activation patterns (0: enumerate all, 2-D data)"),
+            ("formulation", "cp (ReLU, cone constraints) | gated (no cones)"),
+            ("rho", "ADMM penalty (fixed: one factorization)"),
+            ("dual_step", "scaled dual step in (0, 2)"),
+            ("eps_abs", "absolute residual tolerance"),
+            ("eps_rel", "relative residual tolerance"),
+            ("max_iters", "ADMM iterations"),
+            ("max_time_s", "wall-time limit in seconds (0: none)"),
+        ],
+        convex_relu::PROBLEMS,
+        "name = \"relu-breast-cancer\"   # standardized + bias column, labels +-1\n# relu-digits takes classes = [3, 8]; relu-toy-2d takes n and seed",
+    )
+}
+
 fn commented<T: serde::Serialize>(cfg: &T, notes: &[(&str, &str)]) -> String {
     describe_with(
         &toml::to_string(cfg).unwrap_or_default(),
@@ -416,6 +448,16 @@ pub fn methods() -> Vec<MethodInfo> {
             default_config: || to_table(&TopoConfig::default()),
             default_problem: dag_problems::default_table,
             run: run_topo,
+        },
+        MethodInfo {
+            name: "convex-relu-admm",
+            summary: "Two-layer ReLU network trained to global optimality: convex program over sampled activation patterns, ADMM with one factorization",
+            reference: "Bai, Gautam, Sojoudi, Efficient Global Optimization of Two-layer ReLU Networks: Quadratic-time Algorithms and Adversarial Training, SIMODS 2023",
+            problems: convex_relu::PROBLEMS,
+            describe: describe_convex_relu,
+            default_config: || to_table(&ConvexReluConfig::default()),
+            default_problem: convex_relu::default_problem,
+            run: run_convex_relu,
         },
         MethodInfo {
             name: "cbo",

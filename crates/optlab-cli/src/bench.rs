@@ -550,7 +550,7 @@ pub fn cmd_bench(
         "full" => true,
         other => bail!("unknown suite `{other}` (expected quick or full)"),
     };
-    let known = ["kernels", "lion", "grn", "constrained", "dfo"];
+    let known = ["kernels", "lion", "grn", "constrained", "dfo", "dag", "convex-relu"];
     if let Some(o) = only
         && !known.contains(&o)
     {
@@ -589,6 +589,12 @@ pub fn cmd_bench(
     }
     if want("dfo") {
         crate::bench_dfo::dfo(&mut r, full, threads)?;
+    }
+    if want("dag") {
+        crate::bench_dag::dag(&mut r, full, threads)?;
+    }
+    if want("convex-relu") {
+        crate::bench_relu::convex_relu(&mut r, full, threads)?;
     }
     if want("lion") {
         lion(&mut r, full, threads, seeds)?;

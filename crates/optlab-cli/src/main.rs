@@ -6,7 +6,9 @@
 
 mod bench;
 mod bench_constrained;
+mod bench_dag;
 mod bench_dfo;
+mod bench_relu;
 mod check;
 mod lazy;
 mod progress;

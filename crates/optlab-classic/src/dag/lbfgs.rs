@@ -100,41 +100,81 @@ pub fn minimize_nonneg(
         if pg <= opts.pgtol {
             return Ok(LbfgsResult { x, f, iters: iter, evals, stop: LbfgsStop::Gradient });
         }
-        let mask: Vec<bool> = (0..n).map(|i| free(&x, &g, i)).collect();
+        // Bertsekas' two-metric projection: variables within eps of the bound with an outward
+        // gradient are "active" and take a scaled gradient-projection step; the others take
+        // the L-BFGS step built from the correction pairs restricted to them.
+        let eps = (0..n)
+            .filter(|&i| !fixed[i])
+            .map(|i| (x[i] - (x[i] - g[i]).max(0.0)).powi(2))
+            .sum::<f64>()
+            .sqrt()
+            .min(1e-3);
+        let active: Vec<bool> = (0..n)
+            .map(|i| !fixed[i] && x[i] <= eps && g[i] > 0.0)
+            .collect();
+        let mask: Vec<bool> = (0..n).map(|i| !fixed[i] && !active[i]).collect();
+        let mdot = |a: &[f64], b: &[f64]| -> f64 {
+            (0..n).filter(|&i| mask[i]).map(|i| a[i] * b[i]).sum()
+        };
         let mut accepted = false;
         for attempt in 0..2 {
             // Two-loop recursion on the free coordinates.
             let mut q: Vec<f64> = (0..n).map(|i| if mask[i] { g[i] } else { 0.0 }).collect();
             let m = s_hist.len();
+            let rhos: Vec<f64> = (0..m).map(|k| mdot(&y_hist[k], &s_hist[k])).collect();
             let mut alpha = vec![0.0; m];
             for k in (0..m).rev() {
-                let rho = 1.0 / dot(&y_hist[k], &s_hist[k]);
-                alpha[k] = rho * dot(&s_hist[k], &q);
+                if rhos[k] <= 0.0 {
+                    continue;
+                }
+                alpha[k] = mdot(&s_hist[k], &q) / rhos[k];
                 q.iter_mut().zip(&y_hist[k]).for_each(|(a, b)| *a -= alpha[k] * b);
             }
             let gamma = match m {
                 0 => 1.0 / pg.max(1.0),
-                _ => dot(&s_hist[m - 1], &y_hist[m - 1]) / dot(&y_hist[m - 1], &y_hist[m - 1]),
+                _ => {
+                    let yy = mdot(&y_hist[m - 1], &y_hist[m - 1]);
+                    if rhos[m - 1] > 0.0 && yy > 0.0 {
+                        rhos[m - 1] / yy
+                    } else {
+                        1.0 / pg.max(1.0)
+                    }
+                }
             };
             q.iter_mut().for_each(|a| *a *= gamma);
             for k in 0..m {
-                let rho = 1.0 / dot(&y_hist[k], &s_hist[k]);
-                let beta = rho * dot(&y_hist[k], &q);
+                if rhos[k] <= 0.0 {
+                    continue;
+                }
+                let beta = mdot(&y_hist[k], &q) / rhos[k];
                 q.iter_mut().zip(&s_hist[k]).for_each(|(a, b)| *a += (alpha[k] - beta) * b);
             }
-            let mut dir: Vec<f64> = (0..n).map(|i| if mask[i] { -q[i] } else { 0.0 }).collect();
-            if dot(&dir, &g) >= 0.0 {
+            let mut dir: Vec<f64> = (0..n)
+                .map(|i| {
+                    if mask[i] {
+                        -q[i]
+                    } else if active[i] {
+                        -gamma * g[i]
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            if mdot(&dir, &g) >= 0.0 {
                 // Not a descent direction on the free set: restart from steepest descent.
                 s_hist.clear();
                 y_hist.clear();
-                dir = (0..n).map(|i| if mask[i] { -g[i] / pg.max(1.0) } else { 0.0 }).collect();
+                dir = (0..n)
+                    .map(|i| if fixed[i] { 0.0 } else { -g[i] / pg.max(1.0) })
+                    .collect();
             }
             let mut t = 1.0;
             for _ in 0..opts.max_ls {
                 for i in 0..n {
-                    xt[i] = if mask[i] { (x[i] + t * dir[i]).max(0.0) } else { x[i] };
+                    xt[i] = if fixed[i] { x[i] } else { (x[i] + t * dir[i]).max(0.0) };
                 }
-                let ft = fg(&xt, &mut gt)?;
+                // A trial point where f cannot be evaluated (e.g. overflow) is a rejected step.
+                let ft = fg(&xt, &mut gt).unwrap_or(f64::INFINITY);
                 evals += 1;
                 let decrease: f64 = (0..n).map(|i| g[i] * (xt[i] - x[i])).sum();
                 if ft.is_finite() && ft <= f + 1e-4 * decrease {

@@ -36,6 +36,10 @@ pub struct NotearsConfig {
     pub w_threshold: f64,
     /// Inner solver: projected-gradient tolerance (L-BFGS-B's `pgtol`).
     pub pgtol: f64,
+    /// Inner solver: relative-decrease tolerance (0: stop on `pgtol` only). L-BFGS-B's
+    /// `factr * eps = 2.2e-9` stops this projected method too early at large `rho`, where its
+    /// steps are shorter than L-BFGS-B's (ER2, d = 20, seed 1: LS score 48.2 instead of 16.1).
+    pub ftol: f64,
     /// Inner solver: iteration limit per solve.
     pub max_inner: usize,
     /// Wall-time limit in seconds (0: none).
@@ -52,6 +56,7 @@ impl Default for NotearsConfig {
             rho_max: 1e16,
             w_threshold: 0.3,
             pgtol: 1e-5,
+            ftol: 0.0,
             max_inner: 15_000,
             max_time_s: 0.0,
         }
@@ -73,6 +78,9 @@ impl MethodConfig for NotearsConfig {
         pos(self.h_tol, "h_tol")?;
         pos(self.rho_max, "rho_max")?;
         pos(self.pgtol, "pgtol")?;
+        if !(self.ftol.is_finite() && self.ftol >= 0.0) {
+            return Err(Error::config("ftol", "must be finite and >= 0"));
+        }
         if !(self.w_threshold.is_finite() && self.w_threshold >= 0.0) {
             return Err(Error::config("w_threshold", "must be finite and >= 0"));
         }
@@ -167,6 +175,7 @@ impl Notears {
         let fixed: Vec<bool> = (0..2 * dd).map(|k| (k % dd) / d == k % d).collect();
         let opts = LbfgsOptions {
             pgtol: self.cfg.pgtol,
+            ftol: self.cfg.ftol,
             max_iters: self.cfg.max_inner,
             ..LbfgsOptions::default()
         };
