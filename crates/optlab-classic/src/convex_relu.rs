@@ -183,6 +183,8 @@ pub struct ConvexReluConfig {
     pub dual_step: f64,
     /// Over-relaxation in [1, 2) (1: the paper's plain ADMM).
     pub relaxation: f64,
+    /// Penalty of the cone constraints relative to `rho` (1: the paper's single penalty).
+    pub cone_weight: f64,
     /// How the fixed u-system is solved: `direct` (the paper's `dP x dP` Cholesky),
     /// `woodbury` (an `n x n` Cholesky of `rho/2 I + H ∘ D D^T`), or `auto` (the smaller).
     pub linear_solver: LinearSolver,
@@ -202,9 +204,10 @@ impl Default for ConvexReluConfig {
             beta: 1e-3,
             patterns: 50,
             formulation: Formulation::Cp,
-            rho: 0.01,
+            rho: 1e-3,
             dual_step: 1.0,
             relaxation: 1.0,
+            cone_weight: 1.0,
             linear_solver: LinearSolver::Auto,
             eps_abs: 1e-7,
             eps_rel: 1e-6,
@@ -225,6 +228,7 @@ impl MethodConfig for ConvexReluConfig {
         };
         pos(self.beta, "beta")?;
         pos(self.rho, "rho")?;
+        pos(self.cone_weight, "cone_weight")?;
         pos(self.eps_abs, "eps_abs")?;
         if !(self.eps_rel.is_finite() && self.eps_rel >= 0.0) {
             return Err(Error::config("eps_rel", "must be finite and >= 0"));
@@ -397,7 +401,8 @@ impl ConvexReluAdmm {
         let sign: Vec<f64> = (0..n * p).map(|c| if patterns[c / n][c % n] { 1.0 } else { -1.0 }).collect();
         let mask: Vec<f64> = sign.iter().map(|v| 0.5 * (v + 1.0)).collect();
         let xtx = xm.transpose() * &xm;
-        let small_m = Mat::from_fn(d, d, |i, j| xtx[(i, j)] + f64::from(u8::from(i == j)));
+        let sigma = if matches!(cfg.formulation, Formulation::Cp) { cfg.cone_weight } else { 0.0 };
+        let small_m = Mat::from_fn(d, d, |i, j| sigma * xtx[(i, j)] + f64::from(u8::from(i == j)));
         let small = small_m
             .llt(Side::Lower)
             .map_err(|_| Error::Numerical("I + X^T X is not positive definite".into()))?;
@@ -440,7 +445,7 @@ impl ConvexReluAdmm {
                     big_m[(i * d + a, i * d + a)] += 1.0;
                     if cp {
                         for b in 0..d {
-                            big_m[(i * d + a, i * d + b)] += xtx[(a, b)];
+                            big_m[(i * d + a, i * d + b)] += sigma * xtx[(a, b)];
                         }
                     }
                 }
@@ -687,6 +692,7 @@ impl Solver for ConvexReluAdmm {
             self.cfg.relaxation,
         );
         let dp = d * p;
+        let sigma = self.cfg.cone_weight;
         // 1. u-update through the (a, b) = (v - w, v + w) split; G^T s and G^T nu are cached.
         let fty = self.fty.as_ref();
         let mut rv = vec![0.0; dp];
@@ -696,8 +702,8 @@ impl Solver for ConvexReluAdmm {
             rv[c] = f + s.zv[c] - s.lv[c];
             rw[c] = s.zw[c] - s.lw[c] - f;
             if cp {
-                rv[c] += s.gts_v[c] - s.gtn_v[c];
-                rw[c] += s.gts_w[c] - s.gtn_w[c];
+                rv[c] += sigma * (s.gts_v[c] - s.gtn_v[c]);
+                rw[c] += sigma * (s.gts_w[c] - s.gtn_w[c]);
             }
         }
         let mut b: Vec<f64> = rv.iter().zip(&rw).map(|(x, y)| x + y).collect();
@@ -741,8 +747,8 @@ impl Solver for ConvexReluAdmm {
                 znorm += sq(&s_new);
                 let gts_new = self.cone_t(&s_new);
                 let gtn_new = self.cone_t(nu);
-                dual2 += rho * rho * sqdiff(&gts_new, gts);
-                ynorm += sq(&gtn_new);
+                dual2 += (rho * sigma).powi(2) * sqdiff(&gts_new, gts);
+                ynorm += sigma * sigma * sq(&gtn_new);
                 *sl = s_new;
                 *gts = gts_new;
                 *gtn = gtn_new;

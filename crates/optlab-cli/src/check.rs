@@ -33,6 +33,9 @@ fn small(info: &MethodInfo, problem: &str) -> Result<RunSpec> {
         "cbo" => &["max_iters=60"],
         "cdsm" => &["max_evals=300"],
         "dsm-surrogate" => &["max_evals=150", "problem.epochs=2"],
+        "notears" if problem == "sem" => &["problem.d=6", "problem.n=200"],
+        "topo" if problem == "sem" => &["problem.d=12"],
+        "convex-relu-admm" => &["max_iters=60", "patterns=12"],
         _ => &[],
     };
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();

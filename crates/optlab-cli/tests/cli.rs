@@ -45,10 +45,23 @@ fn list_and_describe() {
         "cbo",
         "cdsm",
         "dsm-surrogate",
+        "notears",
+        "topo",
+        "convex-relu-admm",
     ] {
         assert!(out.contains(m), "{out}");
     }
-    for m in ["grn", "lion", "gd", "adasketch-newton", "cbo", "cdsm"] {
+    for m in [
+        "grn",
+        "lion",
+        "gd",
+        "adasketch-newton",
+        "cbo",
+        "cdsm",
+        "notears",
+        "topo",
+        "convex-relu-admm",
+    ] {
         let out = optlab()
             .args(["describe", m])
             .assert()
@@ -323,6 +336,73 @@ fn nan_mid_run_stops_with_numerical_failure_and_a_checkpoint() {
 fn check_passes_for_grn_and_lion() {
     for m in ["grn", "lion"] {
         let out = optlab()
+            .args(["check", m])
+            .assert()
+            .code(0)
+            .get_output()
+            .stdout
+            .clone();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains(" passed, 0 failed"), "{out}");
+    }
+}
+
+#[test]
+fn dag_and_convex_relu_runs_report_their_figures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = optlab()
+        .current_dir(tmp.path())
+        .args(["run", "topo", "--set", "problem.d=10", "--json"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let s: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(s["status"]["kind"], "converged", "{s}");
+    assert_eq!(s["extra"]["is_dag"], 1.0);
+    assert!(s["extra"]["shd"].as_f64().unwrap() <= 2.0, "{s}");
+    let out = optlab()
+        .current_dir(tmp.path())
+        .args([
+            "run",
+            "convex-relu-admm",
+            "--problem",
+            "relu-toy-2d",
+            "--set",
+            "patterns=0",
+            "--set",
+            "max_iters=200",
+            "--json",
+        ])
+        .assert()
+        .code(3)
+        .get_output()
+        .stdout
+        .clone();
+    let s: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(s["status"]["kind"], "max_iterations", "{s}");
+    assert!(s["extra"]["patterns"].as_f64().unwrap() >= 40.0, "{s}");
+    for (args, needle) in [
+        (vec!["run", "topo", "--set", "size_large=1000", "--set", "problem.d=10"], "size_large"),
+        (vec!["run", "notears", "--set", "problem.d=1"], "problem.d"),
+        (vec!["run", "convex-relu-admm", "--set", "patterns=0"], "d = 2"),
+        (vec!["run", "convex-relu-admm", "--problem", "relu-digits", "--set", "problem.classes=[3, 3]"], "problem.classes"),
+    ] {
+        let out = optlab()
+            .current_dir(tmp.path())
+            .args(&args)
+            .assert()
+            .failure()
+            .get_output()
+            .stderr
+            .clone();
+        let err = String::from_utf8(out).unwrap();
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    for m in ["topo", "convex-relu-admm"] {
+        let out = optlab()
+            .current_dir(tmp.path())
             .args(["check", m])
             .assert()
             .code(0)

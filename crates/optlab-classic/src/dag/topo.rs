@@ -430,7 +430,7 @@ impl Topo {
     }
 
     /// The small and large candidate sets (large minus small), row-major in `(i, j)`.
-    fn candidates(&mut self, order: &[usize]) -> Result<(Vec<(usize, usize)>, Vec<(usize, usize)>)> {
+    pub fn candidate_sets(&mut self, order: &[usize]) -> Result<(Vec<(usize, usize)>, Vec<(usize, usize)>)> {
         let d = self.problem.data.d;
         let (size_small, size_large) = self.cfg.sizes(d)?;
         let w = self.raw_weights(order)?;
@@ -576,7 +576,7 @@ impl Solver for Topo {
     fn step(&mut self, s: &mut TopoState, _ctx: &mut RunContext) -> Result<StepReport> {
         let tol = self.cfg.rel_improvement * s.loss.abs().max(1.0);
         let order = s.order.clone();
-        let (small, large) = self.candidates(&order)?;
+        let (small, large) = self.candidate_sets(&order)?;
         let (losses, rows) = self.evaluate_swaps(&order, &small)?;
         s.candidates += small.len() as u64;
         s.regressions += rows;
