@@ -28,8 +28,8 @@
 use optlab_core::driver::{Solver, StepReport, Termination};
 use optlab_core::seed::{Rng, normal};
 use optlab_core::{Error, MethodConfig, OracleCounts, Result, RunContext, Status};
-use optlab_linalg::faer::linalg::solvers::{Llt, Solve as _};
 use optlab_linalg::faer::linalg::matmul::matmul;
+use optlab_linalg::faer::linalg::solvers::{Llt, Solve as _};
 use optlab_linalg::faer::{Accum, Mat, MatMut, MatRef, Par, Side};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -55,18 +55,30 @@ impl ReluData {
             return Err(Error::data(
                 "convex-relu",
                 0,
-                format!("shape mismatch: {} features and {} targets for {n} x {d}", x.len(), y.len()),
+                format!(
+                    "shape mismatch: {} features and {} targets for {n} x {d}",
+                    x.len(),
+                    y.len()
+                ),
             ));
         }
         if let Some(k) = x.iter().position(|v| !v.is_finite()) {
             return Err(Error::data(
                 "convex-relu",
                 k / d + 1,
-                format!("feature column {}: non-finite value in row {}", k % d, k / d + 1),
+                format!(
+                    "feature column {}: non-finite value in row {}",
+                    k % d,
+                    k / d + 1
+                ),
             ));
         }
         if let Some(k) = y.iter().position(|v| !v.is_finite()) {
-            return Err(Error::data("convex-relu", k + 1, format!("target of row {} is not finite", k + 1)));
+            return Err(Error::data(
+                "convex-relu",
+                k + 1,
+                format!("target of row {} is not finite", k + 1),
+            ));
         }
         Ok(ReluData { n, d, x, y })
     }
@@ -78,7 +90,11 @@ impl ReluData {
             return Err(Error::data(
                 "convex-relu",
                 k + 1,
-                format!("label {} in row {} is not binary (expected -1 or +1)", y[k], k + 1),
+                format!(
+                    "label {} in row {} is not binary (expected -1 or +1)",
+                    y[k],
+                    k + 1
+                ),
             ));
         }
         Self::new(x, n, d, y)
@@ -126,10 +142,18 @@ pub fn enumerate_patterns_2d(data: &ReluData) -> Result<Vec<Vec<bool>>> {
     angles.sort_by(f64::total_cmp);
     let mut out: Vec<Vec<bool>> = Vec::new();
     for k in 0..angles.len() {
-        let next = if k + 1 < angles.len() { angles[k + 1] } else { angles[0] + tau };
+        let next = if k + 1 < angles.len() {
+            angles[k + 1]
+        } else {
+            angles[0] + tau
+        };
         let mid = 0.5 * (angles[k] + next);
         let h = [mid.cos(), mid.sin()];
-        let p: Vec<bool> = data.x.chunks(2).map(|r| r[0] * h[0] + r[1] * h[1] >= 0.0).collect();
+        let p: Vec<bool> = data
+            .x
+            .chunks(2)
+            .map(|r| r[0] * h[0] + r[1] * h[1] >= 0.0)
+            .collect();
         if p.iter().any(|b| *b) && !out.contains(&p) {
             out.push(p);
         }
@@ -323,7 +347,11 @@ impl ReluNet {
     /// `1/2 ||yhat - y||^2 + beta/2 sum_j (||u_j||^2 + alpha_j^2)`.
     pub fn objective(&self, data: &ReluData, beta: f64) -> f64 {
         let yhat = self.predict(&data.x, data.d);
-        let fit: f64 = yhat.iter().zip(&data.y).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
+        let fit: f64 = yhat
+            .iter()
+            .zip(&data.y)
+            .map(|(a, b)| (a - b).powi(2))
+            .sum::<f64>();
         let reg: f64 = self
             .u
             .iter()
@@ -395,14 +423,25 @@ impl ConvexReluAdmm {
             return Err(Error::config("patterns", "no nonzero activation pattern"));
         }
         if let Some(k) = patterns.iter().position(|q| q.len() != n) {
-            return Err(Error::config("patterns", format!("pattern {k} has the wrong length")));
+            return Err(Error::config(
+                "patterns",
+                format!("pattern {k} has the wrong length"),
+            ));
         }
         let xm = data.mat();
-        let sign: Vec<f64> = (0..n * p).map(|c| if patterns[c / n][c % n] { 1.0 } else { -1.0 }).collect();
+        let sign: Vec<f64> = (0..n * p)
+            .map(|c| if patterns[c / n][c % n] { 1.0 } else { -1.0 })
+            .collect();
         let mask: Vec<f64> = sign.iter().map(|v| 0.5 * (v + 1.0)).collect();
         let xtx = xm.transpose() * &xm;
-        let sigma = if matches!(cfg.formulation, Formulation::Cp) { cfg.cone_weight } else { 0.0 };
-        let small_m = Mat::from_fn(d, d, |i, j| sigma * xtx[(i, j)] + f64::from(u8::from(i == j)));
+        let sigma = if matches!(cfg.formulation, Formulation::Cp) {
+            cfg.cone_weight
+        } else {
+            0.0
+        };
+        let small_m = Mat::from_fn(d, d, |i, j| {
+            sigma * xtx[(i, j)] + f64::from(u8::from(i == j))
+        });
         let small = small_m
             .llt(Side::Lower)
             .map_err(|_| Error::Numerical("I + X^T X is not positive definite".into()))?;
@@ -485,7 +524,8 @@ impl ConvexReluAdmm {
             BigSystem::Woodbury(core) => {
                 // K^{-1} = M0^{-1} - M0^{-1} Z^T (rho/2 I + Z M0^{-1} Z^T)^{-1} Z M0^{-1}
                 if cp {
-                    self.small.solve_in_place(MatMut::from_column_major_slice_mut(&mut r, d, p));
+                    self.small
+                        .solve_in_place(MatMut::from_column_major_slice_mut(&mut r, d, p));
                 }
                 let xt = mm(self.xm.as_ref(), mr(&r, d, p));
                 let mut q = vec![0.0; n];
@@ -498,7 +538,8 @@ impl ConvexReluAdmm {
                 let qd: Vec<f64> = (0..n * p).map(|c| q[c % n] * self.mask[c]).collect();
                 let mut corr = mm(self.xm.transpose(), mr(&qd, n, p));
                 if cp {
-                    self.small.solve_in_place(MatMut::from_column_major_slice_mut(&mut corr, d, p));
+                    self.small
+                        .solve_in_place(MatMut::from_column_major_slice_mut(&mut corr, d, p));
                 }
                 r.iter_mut().zip(&corr).for_each(|(a, b)| *a -= b);
                 r
@@ -558,7 +599,11 @@ impl ConvexReluAdmm {
     pub fn objective(&self, v: &[f64], w: &[f64]) -> f64 {
         let d = self.data.d;
         let yhat = self.predict(v, w);
-        let fit: f64 = yhat.iter().zip(&self.data.y).map(|(a, b)| (a - b).powi(2)).sum();
+        let fit: f64 = yhat
+            .iter()
+            .zip(&self.data.y)
+            .map(|(a, b)| (a - b).powi(2))
+            .sum();
         let groups: f64 = v.chunks(d).chain(w.chunks(d)).map(norm2).sum();
         0.5 * fit + self.cfg.beta * groups
     }
@@ -578,7 +623,10 @@ impl ConvexReluAdmm {
     /// (and `-sqrt(||w_i||)` for `w`), for every group with norm above `tol`.
     pub fn recover(&self, v: &[f64], w: &[f64], tol: f64) -> ReluNet {
         let d = self.data.d;
-        let mut net = ReluNet { u: Vec::new(), alpha: Vec::new() };
+        let mut net = ReluNet {
+            u: Vec::new(),
+            alpha: Vec::new(),
+        };
         for (half, sign) in [(v, 1.0), (w, -1.0)] {
             for g in half.chunks(d) {
                 let nrm = norm2(g);
@@ -608,7 +656,11 @@ impl ConvexReluAdmm {
                 worst = worst.max(-self.sign[c] * xv[c]).max(-self.sign[c] * xw[c]);
             }
         }
-        let fit: f64 = yhat.iter().zip(&self.data.y).map(|(a, b)| (a - b).powi(2)).sum();
+        let fit: f64 = yhat
+            .iter()
+            .zip(&self.data.y)
+            .map(|(a, b)| (a - b).powi(2))
+            .sum();
         let correct = yhat
             .iter()
             .zip(&self.data.y)
@@ -616,11 +668,17 @@ impl ConvexReluAdmm {
             .count();
         let norms: Vec<f64> = s.zv.chunks(d).chain(s.zw.chunks(d)).map(norm2).collect();
         let mut m = BTreeMap::new();
-        m.insert("objective".into(), 0.5 * fit + self.cfg.beta * norms.iter().sum::<f64>());
+        m.insert(
+            "objective".into(),
+            0.5 * fit + self.cfg.beta * norms.iter().sum::<f64>(),
+        );
         m.insert("cone_violation".into(), worst);
         m.insert("primal_residual".into(), s.primal);
         m.insert("dual_residual".into(), s.dual);
-        m.insert("neurons".into(), norms.iter().filter(|v| **v > 0.0).count() as f64);
+        m.insert(
+            "neurons".into(),
+            norms.iter().filter(|v| **v > 0.0).count() as f64,
+        );
         m.insert("train_accuracy".into(), correct as f64 / n as f64);
         m
     }
@@ -708,14 +766,23 @@ impl Solver for ConvexReluAdmm {
         }
         let mut b: Vec<f64> = rv.iter().zip(&rw).map(|(x, y)| x + y).collect();
         if cp {
-            self.small.solve_in_place(MatMut::from_column_major_slice_mut(&mut b, d, p));
+            self.small
+                .solve_in_place(MatMut::from_column_major_slice_mut(&mut b, d, p));
         }
         let a = self.solve_big(rv.iter().zip(&rw).map(|(x, y)| x - y).collect());
         let v: Vec<f64> = a.iter().zip(&b).map(|(x, y)| 0.5 * (x + y)).collect();
         let w: Vec<f64> = a.iter().zip(&b).map(|(x, y)| 0.5 * (y - x)).collect();
         // Over-relaxation (1: plain ADMM): u_hat = relax u + (1 - relax) z_old.
-        let vh: Vec<f64> = v.iter().zip(&s.zv).map(|(x, z)| relax * x + (1.0 - relax) * z).collect();
-        let wh: Vec<f64> = w.iter().zip(&s.zw).map(|(x, z)| relax * x + (1.0 - relax) * z).collect();
+        let vh: Vec<f64> = v
+            .iter()
+            .zip(&s.zv)
+            .map(|(x, z)| relax * x + (1.0 - relax) * z)
+            .collect();
+        let wh: Vec<f64> = w
+            .iter()
+            .zip(&s.zw)
+            .map(|(x, z)| relax * x + (1.0 - relax) * z)
+            .collect();
         // 2. z-update (group soft threshold) and its duals.
         let zv_new = group_prox(&vh, &s.lv, d, beta / rho);
         let zw_new = group_prox(&wh, &s.lw, d, beta / rho);
@@ -770,7 +837,11 @@ impl Solver for ConvexReluAdmm {
     }
 
     fn is_finite(&self, s: &AdmmState) -> bool {
-        s.v.iter().chain(&s.w).chain(&s.lv).chain(&s.nv).all(|v| v.is_finite())
+        s.v.iter()
+            .chain(&s.w)
+            .chain(&s.lv)
+            .chain(&s.nv)
+            .all(|v| v.is_finite())
     }
 
     fn value(&self, s: &AdmmState) -> Option<f64> {
@@ -805,7 +876,12 @@ pub struct NetTraining {
 /// Train the non-convex network `1/2 ||sum_j (X u_j)_+ alpha_j - y||^2 + beta/2 sum_j
 /// (||u_j||^2 + alpha_j^2)` by full-batch Adam from a seeded Gaussian start (the baseline the
 /// convex program is compared with). Returns the best network seen and its objective.
-pub fn train_nonconvex(data: &ReluData, beta: f64, t: NetTraining, rng: &mut Rng) -> (ReluNet, f64) {
+pub fn train_nonconvex(
+    data: &ReluData,
+    beta: f64,
+    t: NetTraining,
+    rng: &mut Rng,
+) -> (ReluNet, f64) {
     let (n, d, m) = (data.n, data.d, t.width);
     let xm = data.mat();
     let mut u = Mat::from_fn(d, m, |_, _| normal(rng) / (d as f64).sqrt());
@@ -816,7 +892,9 @@ pub fn train_nonconvex(data: &ReluData, beta: f64, t: NetTraining, rng: &mut Rng
     let mut ma = vec![0.0; m];
     let mut va = vec![0.0; m];
     let net_of = |u: &Mat<f64>, a: &[f64]| ReluNet {
-        u: (0..m).map(|j| (0..d).map(|i| u[(i, j)]).collect()).collect(),
+        u: (0..m)
+            .map(|j| (0..d).map(|i| u[(i, j)]).collect())
+            .collect(),
         alpha: a.to_vec(),
     };
     let mut best = (net_of(&u, &a), f64::INFINITY);
@@ -837,7 +915,10 @@ pub fn train_nonconvex(data: &ReluData, beta: f64, t: NetTraining, rng: &mut Rng
             .collect();
         let gz = Mat::from_fn(n, m, |k, j| if z[(k, j)] > 0.0 { r[k] * a[j] } else { 0.0 });
         let gu = xm.transpose() * &gz;
-        let (c1, c2) = (1.0 - f64::powi(b1, it as i32), 1.0 - f64::powi(b2, it as i32));
+        let (c1, c2) = (
+            1.0 - f64::powi(b1, it as i32),
+            1.0 - f64::powi(b2, it as i32),
+        );
         for j in 0..m {
             for i in 0..d {
                 let g = gu[(i, j)] + beta * u[(i, j)];
@@ -888,7 +969,10 @@ pub fn default_problem(name: &str) -> Result<toml::Table> {
     if !PROBLEMS.contains(&name) {
         return Err(Error::config(
             "problem.name",
-            format!("unknown convex-ReLU problem `{name}` (known: {})", PROBLEMS.join(", ")),
+            format!(
+                "unknown convex-ReLU problem `{name}` (known: {})",
+                PROBLEMS.join(", ")
+            ),
         ));
     }
     optlab_core::registry::to_table(&ReluProblemSpec {
@@ -900,8 +984,14 @@ pub fn default_problem(name: &str) -> Result<toml::Table> {
 }
 
 /// Standardized features plus a ones column, ±1 labels (`positive` -> +1).
-fn binary_task(ds: &optlab_problems::data::Dataset, positive: usize, negative: usize) -> Result<ReluData> {
-    let idx: Vec<usize> = (0..ds.len()).filter(|&i| ds.y[i] == positive || ds.y[i] == negative).collect();
+fn binary_task(
+    ds: &optlab_problems::data::Dataset,
+    positive: usize,
+    negative: usize,
+) -> Result<ReluData> {
+    let idx: Vec<usize> = (0..ds.len())
+        .filter(|&i| ds.y[i] == positive || ds.y[i] == negative)
+        .collect();
     let mut sub = ds.subset(&idx);
     sub.standardize();
     let d = sub.n_features + 1;
@@ -910,7 +1000,11 @@ fn binary_task(ds: &optlab_problems::data::Dataset, positive: usize, negative: u
         x.extend_from_slice(sub.row(i));
         x.push(1.0);
     }
-    let y = sub.y.iter().map(|&c| if c == positive { 1.0 } else { -1.0 }).collect();
+    let y = sub
+        .y
+        .iter()
+        .map(|&c| if c == positive { 1.0 } else { -1.0 })
+        .collect();
     ReluData::binary(x, sub.len(), d, y)
 }
 
@@ -938,7 +1032,10 @@ pub fn build_problem(table: &toml::Table) -> Result<ReluData> {
         "relu-digits" => {
             let [a, b] = spec.classes;
             if a == b || a > 9 || b > 9 {
-                return Err(Error::config("problem.classes", "two different digits in 0..=9"));
+                return Err(Error::config(
+                    "problem.classes",
+                    "two different digits in 0..=9",
+                ));
             }
             binary_task(&optlab_problems::data::digits()?, a, b)
         }
@@ -950,7 +1047,10 @@ pub fn build_problem(table: &toml::Table) -> Result<ReluData> {
         }
         other => Err(Error::config(
             "problem.name",
-            format!("unknown convex-ReLU problem `{other}` (known: {})", PROBLEMS.join(", ")),
+            format!(
+                "unknown convex-ReLU problem `{other}` (known: {})",
+                PROBLEMS.join(", ")
+            ),
         )),
     }
 }
@@ -961,6 +1061,10 @@ pub fn patterns_for(cfg: &ConvexReluConfig, data: &ReluData, seed: u64) -> Resul
     if cfg.patterns == 0 {
         enumerate_patterns_2d(data)
     } else {
-        Ok(sample_patterns(data, cfg.patterns, &mut optlab_core::seed::stream(seed, "patterns")))
+        Ok(sample_patterns(
+            data,
+            cfg.patterns,
+            &mut optlab_core::seed::stream(seed, "patterns"),
+        ))
     }
 }

@@ -250,7 +250,10 @@ fn describe_notears() -> String {
             ("h_tol", "converged when h(W) <= h_tol"),
             ("rho_max", "stalled when the penalty reaches rho_max"),
             ("w_threshold", "output edges: |w| >= w_threshold"),
-            ("pgtol", "inner projected L-BFGS: projected-gradient tolerance"),
+            (
+                "pgtol",
+                "inner projected L-BFGS: projected-gradient tolerance",
+            ),
             ("max_inner", "inner iterations per solve"),
             ("max_time_s", "wall-time limit in seconds (0: none)"),
         ],
@@ -267,12 +270,18 @@ fn describe_topo() -> String {
             ("size_small", "small candidate set (0: min(100, d(d-1)/2))"),
             ("size_large", "large candidate set (0: min(400, d(d-1)/2))"),
             ("no_large_search", "large-set searches allowed per run"),
-            ("candidates", "paper (|grad Q| > tau filter) | code (released code)"),
+            (
+                "candidates",
+                "paper (|grad Q| > tau filter) | code (released code)",
+            ),
             ("tau", "paper rule: keep pairs with |grad Q_ij| > tau"),
             ("score", "ls | likelihood-ev | likelihood-nv"),
             ("w_threshold", "output edges: |w| >= w_threshold"),
             ("init", "random | notears (post-processing) | true-order"),
-            ("rel_improvement", "a swap must lower Q by this * max(1, |Q|)"),
+            (
+                "rel_improvement",
+                "a swap must lower Q by this * max(1, |Q|)",
+            ),
             ("max_iter", "outer iterations"),
             ("max_time_s", "wall-time limit in seconds (0: none)"),
         ],
@@ -296,9 +305,18 @@ fn describe_convex_relu() -> String {
     describe_with(
         &text,
         &[
-            ("beta", "weight decay (group-lasso weight of the convex program)"),
-            ("patterns", "sampled activation patterns (0: enumerate all, 2-D data)"),
-            ("formulation", "cp (ReLU, cone constraints) | gated (no cones)"),
+            (
+                "beta",
+                "weight decay (group-lasso weight of the convex program)",
+            ),
+            (
+                "patterns",
+                "sampled activation patterns (0: enumerate all, 2-D data)",
+            ),
+            (
+                "formulation",
+                "cp (ReLU, cone constraints) | gated (no cones)",
+            ),
             ("rho", "ADMM penalty (fixed: one factorization)"),
             ("dual_step", "scaled dual step in (0, 2)"),
             ("eps_abs", "absolute residual tolerance"),

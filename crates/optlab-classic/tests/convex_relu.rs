@@ -1,11 +1,12 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Convex two-layer ReLU training: ADMM against the conic optimum (cvxpy + Clarabel fixture,
 //! `fixtures/gen_convex_relu.py`), recovery of the ReLU network, cone feasibility, the group
 //! prox, the two linear solvers, exact enumeration in 2-D (no non-convex restart goes below the
 //! CP optimum), the gated relaxation, resume, and bad input.
 
 use optlab_classic::convex_relu::{
-    AdmmState, ConvexReluAdmm, ConvexReluConfig, Formulation, LinearSolver, NetTraining,
-    ReluData, enumerate_patterns_2d, sample_patterns, train_nonconvex,
+    AdmmState, ConvexReluAdmm, ConvexReluConfig, Formulation, LinearSolver, NetTraining, ReluData,
+    enumerate_patterns_2d, sample_patterns, train_nonconvex,
 };
 use optlab_core::context::MemoryCheckpoints;
 use optlab_core::driver::{Driver, Solver};
@@ -26,7 +27,13 @@ fn rows(c: &serde_json::Value, k: &str) -> Vec<Vec<f64>> {
     c[k].as_array()
         .unwrap()
         .iter()
-        .map(|r| r.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect())
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect()
+        })
         .collect()
 }
 
@@ -40,13 +47,20 @@ fn cases() -> Vec<Case> {
         .map(|c| {
             let x = rows(c, "X");
             let (n, d) = (x.len(), x[0].len());
-            let y = c["y"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            let y = c["y"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
             let dm = rows(c, "Dmask");
             let p = dm[0].len();
             Case {
                 name: c["name"].as_str().unwrap().into(),
                 data: ReluData::new(x.concat(), n, d, y).unwrap(),
-                patterns: (0..p).map(|i| (0..n).map(|k| dm[k][i] != 0.0).collect()).collect(),
+                patterns: (0..p)
+                    .map(|i| (0..n).map(|k| dm[k][i] != 0.0).collect())
+                    .collect(),
                 beta: c["beta"].as_f64().unwrap(),
                 objective: c["objective"].as_f64().unwrap(),
                 nonconvex: c["nonconvex_objective"].as_f64().unwrap(),
@@ -83,14 +97,28 @@ fn admm_reaches_the_conic_optimum_and_the_recovered_net_attains_it() {
         let obj = admm.objective(&st.zv, &st.zw);
         let gap = (obj - c.objective).abs() / c.objective;
         let viol = admm.cone_violation(&st.zv, &st.zw);
-        eprintln!("{}: {} in {} its, gap {gap:.1e}, cone violation {viol:.1e}", c.name, sum.status.label(), sum.iterations);
-        assert!(gap <= 1e-4, "{}: ADMM {obj} vs Clarabel {}", c.name, c.objective);
+        eprintln!(
+            "{}: {} in {} its, gap {gap:.1e}, cone violation {viol:.1e}",
+            c.name,
+            sum.status.label(),
+            sum.iterations
+        );
+        assert!(
+            gap <= 1e-4,
+            "{}: ADMM {obj} vs Clarabel {}",
+            c.name,
+            c.objective
+        );
         assert!(viol <= 1e-5, "{}: cone violation {viol}", c.name);
         // The recovered network's non-convex objective equals the CP objective when the cone
         // constraints hold (up to the residual violation).
         let net = admm.recover(&st.zv, &st.zw, 0.0);
         let f = net.objective(&c.data, c.beta);
-        assert!((f - obj).abs() <= 1e-5 * obj, "{}: net {f} vs CP {obj}", c.name);
+        assert!(
+            (f - obj).abs() <= 1e-5 * obj,
+            "{}: net {f} vs CP {obj}",
+            c.name
+        );
     }
 }
 
@@ -101,7 +129,12 @@ fn recovery_of_the_reference_solution_gives_its_nonconvex_objective() {
         assert!((admm.objective(&c.v, &c.w) - c.objective).abs() <= 1e-9 * c.objective);
         let net = admm.recover(&c.v, &c.w, 0.0);
         let f = net.objective(&c.data, c.beta);
-        assert!((f - c.nonconvex).abs() <= 1e-10, "{}: {f} vs {}", c.name, c.nonconvex);
+        assert!(
+            (f - c.nonconvex).abs() <= 1e-10,
+            "{}: {f} vs {}",
+            c.name,
+            c.nonconvex
+        );
         assert!(admm.cone_violation(&c.v, &c.w) <= 1e-9);
     }
 }
@@ -110,7 +143,11 @@ fn recovery_of_the_reference_solution_gives_its_nonconvex_objective() {
 fn direct_and_woodbury_solves_give_the_same_iterates() {
     let c = &cases()[1];
     let run = |ls| {
-        let cfg = ConvexReluConfig { linear_solver: ls, max_iters: 50, ..tight(c.beta) };
+        let cfg = ConvexReluConfig {
+            linear_solver: ls,
+            max_iters: 50,
+            ..tight(c.beta)
+        };
         let (_, st, admm) = solve(c, cfg);
         assert_eq!(admm.uses_woodbury(), ls == LinearSolver::Woodbury);
         st
@@ -128,7 +165,11 @@ fn one_admm_step_by_hand_with_the_group_prox() {
     // a = (2/rho) / (2 + 2/rho); z = soft-threshold at beta/rho.
     let data = ReluData::new(vec![1.0], 1, 1, vec![1.0]).unwrap();
     let (rho, beta) = (0.5, 0.1);
-    let cfg = ConvexReluConfig { rho, beta, ..ConvexReluConfig::default() };
+    let cfg = ConvexReluConfig {
+        rho,
+        beta,
+        ..ConvexReluConfig::default()
+    };
     let mut admm = ConvexReluAdmm::new(cfg, data, vec![vec![true]]).unwrap();
     let mut ctx = RunContext::new(0);
     let mut st = admm.init(&mut ctx).unwrap();
@@ -147,7 +188,10 @@ fn exact_2d_enumeration_certifies_the_global_optimum() {
     let all = enumerate_patterns_2d(&c.data).unwrap();
     assert_eq!(all.len(), c.patterns.len());
     for p in &c.patterns {
-        assert!(all.contains(p), "a reference pattern is missing from the enumeration");
+        assert!(
+            all.contains(p),
+            "a reference pattern is missing from the enumeration"
+        );
     }
     // Sampling many directions finds nothing outside the enumeration.
     let sampled = sample_patterns(&c.data, 2000, &mut optlab_core::seed::stream(1, "t"));
@@ -155,29 +199,54 @@ fn exact_2d_enumeration_certifies_the_global_optimum() {
     let (_, st, admm) = solve(&c, tight(c.beta));
     let cp = admm.objective(&st.zv, &st.zw);
     for s in 0..10u64 {
-        let t = NetTraining { width: 2 * all.len(), iters: 2000, lr: 1e-2 };
+        let t = NetTraining {
+            width: 2 * all.len(),
+            iters: 2000,
+            lr: 1e-2,
+        };
         let (_, f) = train_nonconvex(&c.data, c.beta, t, &mut optlab_core::seed::stream(s, "net"));
-        assert!(f >= cp - 1e-6, "restart {s}: {f} below the global optimum {cp}");
+        assert!(
+            f >= cp - 1e-6,
+            "restart {s}: {f} below the global optimum {cp}"
+        );
     }
 }
 
 #[test]
 fn the_gated_relaxation_is_a_lower_bound() {
     let c = &cases()[1];
-    let (_, st, admm) = solve(c, ConvexReluConfig { formulation: Formulation::Gated, ..tight(c.beta) });
+    let (_, st, admm) = solve(
+        c,
+        ConvexReluConfig {
+            formulation: Formulation::Gated,
+            ..tight(c.beta)
+        },
+    );
     let g = admm.objective(&st.zv, &st.zw);
-    assert!(g <= c.objective * (1.0 + 1e-6), "gated {g} vs CP {}", c.objective);
+    assert!(
+        g <= c.objective * (1.0 + 1e-6),
+        "gated {g} vs CP {}",
+        c.objective
+    );
 }
 
 #[test]
 fn resume_equals_no_resume() {
     let c = &cases()[0];
-    let cfg = ConvexReluConfig { max_iters: 40, ..tight(c.beta) };
+    let cfg = ConvexReluConfig {
+        max_iters: 40,
+        ..tight(c.beta)
+    };
     let (_, full, _) = solve(c, cfg);
     let cps = MemoryCheckpoints::new();
     let mut admm = ConvexReluAdmm::new(cfg, c.data.clone(), c.patterns.clone()).unwrap();
     Driver::new(cfg.termination())
-        .run(&mut admm, &mut RunContext::new(0).with_checkpoints(cps.clone(), 0).with_cancel_after(Some(17)))
+        .run(
+            &mut admm,
+            &mut RunContext::new(0)
+                .with_checkpoints(cps.clone(), 0)
+                .with_cancel_after(Some(17)),
+        )
         .unwrap();
     let (_, bytes) = cps.latest().unwrap();
     let mut admm = ConvexReluAdmm::new(cfg, c.data.clone(), c.patterns.clone()).unwrap();
@@ -190,18 +259,30 @@ fn resume_equals_no_resume() {
 
 #[test]
 fn bad_input_is_named() {
-    let e = ReluData::binary(vec![1.0, 2.0, 3.0], 3, 1, vec![1.0, -1.0, 0.0]).unwrap_err().to_string();
+    let e = ReluData::binary(vec![1.0, 2.0, 3.0], 3, 1, vec![1.0, -1.0, 0.0])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("row 3") && e.contains("not binary"), "{e}");
-    let e = ReluData::new(vec![1.0, f64::NAN, 3.0, 4.0], 2, 2, vec![1.0, 1.0]).unwrap_err().to_string();
+    let e = ReluData::new(vec![1.0, f64::NAN, 3.0, 4.0], 2, 2, vec![1.0, 1.0])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("column 1") && e.contains("row 1"), "{e}");
-    let e = ReluData::new(vec![1.0, 2.0], 2, 2, vec![1.0, 1.0]).unwrap_err().to_string();
+    let e = ReluData::new(vec![1.0, 2.0], 2, 2, vec![1.0, 1.0])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("shape mismatch"), "{e}");
     let d3 = ReluData::new(vec![1.0; 6], 2, 3, vec![1.0, 1.0]).unwrap();
     assert!(enumerate_patterns_2d(&d3).is_err());
-    let e = ConvexReluAdmm::new(ConvexReluConfig::default(), d3, vec![]).err().unwrap().to_string();
+    let e = ConvexReluAdmm::new(ConvexReluConfig::default(), d3, vec![])
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("patterns"), "{e}");
     let e = ConvexReluAdmm::new(
-        ConvexReluConfig { relaxation: 2.5, ..ConvexReluConfig::default() },
+        ConvexReluConfig {
+            relaxation: 2.5,
+            ..ConvexReluConfig::default()
+        },
         ReluData::new(vec![1.0], 1, 1, vec![1.0]).unwrap(),
         vec![vec![true]],
     )

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! DAG learning: score and acyclicity derivatives, the expm, TOPO's inner solver (per-node
 //! least squares) and its incremental swap evaluation, monotone outer iterations, the
 //! local-optimality certificate, the oracle start, brute force over all orders for small d,
@@ -56,7 +57,11 @@ fn fd_check(f: impl Fn(&[f64]) -> f64, g: &[f64], w: &[f64], tol: f64) {
 fn score_gradients_match_finite_differences() {
     let p = sem(6, 300, 1);
     let w = random_w(6, 2, 0.3);
-    for kind in [ScoreKind::Ls, ScoreKind::LikelihoodEv, ScoreKind::LikelihoodNv] {
+    for kind in [
+        ScoreKind::Ls,
+        ScoreKind::LikelihoodEv,
+        ScoreKind::LikelihoodNv,
+    ] {
         let s = Score::new(kind, p.data.gram(), 6);
         let (_, g) = s.value_grad(&w).unwrap();
         fd_check(|w| s.value_grad(w).unwrap().0, &g, &w, 1e-6);
@@ -85,10 +90,15 @@ fn expm_matches_its_series_and_h_gradients_match_finite_differences() {
         // Taylor series with enough terms, on A / 2^8 then squared back.
         let k = 8;
         let small: Vec<f64> = a.iter().map(|v| v / f64::powi(2.0, k)).collect();
-        let mut term: Vec<f64> = (0..d * d).map(|i| f64::from(u8::from(i / d == i % d))).collect();
+        let mut term: Vec<f64> = (0..d * d)
+            .map(|i| f64::from(u8::from(i / d == i % d)))
+            .collect();
         let mut sum = term.clone();
         for m in 1..30 {
-            term = matmul(&term, &small, d).iter().map(|v| v / m as f64).collect();
+            term = matmul(&term, &small, d)
+                .iter()
+                .map(|v| v / m as f64)
+                .collect();
             sum.iter_mut().zip(&term).for_each(|(s, t)| *s += t);
         }
         for _ in 0..k {
@@ -140,7 +150,11 @@ fn ols(p: &DagProblem, j: usize, parents: &[usize]) -> Vec<f64> {
             .sum::<f64>()
     });
     let b: Vec<f64> = (0..k)
-        .map(|r| (0..n).map(|i| p.data.x[i * d + parents[r]] * p.data.x[i * d + j]).sum())
+        .map(|r| {
+            (0..n)
+                .map(|i| p.data.x[i * d + parents[r]] * p.data.x[i * d + j])
+                .sum()
+        })
         .collect();
     optlab_linalg::Cholesky::new(&a).unwrap().solve(&b)
 }
@@ -193,7 +207,11 @@ fn swap_evaluation_equals_refitting_the_swapped_order() {
     assert!((l - best_full.0).abs() < 1e-10 * base);
 }
 
-fn run_topo(cfg: TopoConfig, p: DagProblem, seed: u64) -> (Status, optlab_classic::dag::TopoState, Vec<f64>) {
+fn run_topo(
+    cfg: TopoConfig,
+    p: DagProblem,
+    seed: u64,
+) -> (Status, optlab_classic::dag::TopoState, Vec<f64>) {
     let mut solver = Topo::new(cfg, p).unwrap();
     let mut ctx = RunContext::new(seed);
     let mut losses = Vec::new();
@@ -222,7 +240,10 @@ fn outer_iterations_decrease_the_score_strictly_and_exit_at_a_swap_local_minimum
         let (st, s, losses) = run_topo(cfg, p.clone(), seed);
         assert!(matches!(st, Status::Converged { .. }), "{st:?}");
         for w in losses.windows(2).take(losses.len() - 2) {
-            assert!(w[1] < w[0], "score must drop at every accepted iteration: {losses:?}");
+            assert!(
+                w[1] < w[0],
+                "score must drop at every accepted iteration: {losses:?}"
+            );
         }
         assert_eq!(losses[losses.len() - 1], losses[losses.len() - 2]);
         // Certificate: with the large set = every pair and an unlimited large-search budget,
@@ -331,7 +352,11 @@ fn notears_learns_a_dag_and_topo_post_processing_does_not_worsen_it() {
     let (sum, st) = Driver::new(NotearsConfig::default().termination())
         .run(&mut nt, &mut RunContext::new(0))
         .unwrap();
-    assert!(matches!(sum.status, Status::Converged { .. }), "{:?}", sum.status);
+    assert!(
+        matches!(sum.status, Status::Converged { .. }),
+        "{:?}",
+        sum.status
+    );
     assert!(st.h <= 1e-8);
     let rep = nt.report(&st).unwrap();
     assert!(rep.is_dag);
@@ -340,10 +365,15 @@ fn notears_learns_a_dag_and_topo_post_processing_does_not_worsen_it() {
     // least-squares refit on NOTEARS' order.
     let order = order_from_weights(&nt.weights(&st), 8, 0.3);
     let cfg = TopoConfig::default();
-    let mut t = Topo::new(cfg, p.clone()).unwrap().with_order(order.clone()).unwrap();
+    let mut t = Topo::new(cfg, p.clone())
+        .unwrap()
+        .with_order(order.clone())
+        .unwrap();
     let start = t.raw_weights(&order).unwrap();
     let s0 = Score::new(ScoreKind::Ls, p.data.gram(), 8).fit(&start).0;
-    let (_, ts) = Driver::new(cfg.termination()).run(&mut t, &mut RunContext::new(0)).unwrap();
+    let (_, ts) = Driver::new(cfg.termination())
+        .run(&mut t, &mut RunContext::new(0))
+        .unwrap();
     assert!(ts.loss <= s0);
     assert!(t.report(&ts).unwrap().is_dag);
 }
@@ -360,7 +390,10 @@ fn resume_equals_no_resume() {
     .unwrap();
     let cfg = TopoConfig::default();
     let full = Driver::new(cfg.termination())
-        .run(&mut Topo::new(cfg, p.clone()).unwrap(), &mut RunContext::new(4))
+        .run(
+            &mut Topo::new(cfg, p.clone()).unwrap(),
+            &mut RunContext::new(4),
+        )
         .unwrap();
     let cps = MemoryCheckpoints::new();
     let part = Driver::new(cfg.termination())
@@ -374,7 +407,10 @@ fn resume_equals_no_resume() {
     assert_eq!(part.0.status, Status::Cancelled);
     let (_, bytes) = cps.latest().unwrap();
     let rest = Driver::new(cfg.termination())
-        .run(&mut Topo::new(cfg, p.clone()).unwrap(), &mut RunContext::new(4).with_resume(bytes))
+        .run(
+            &mut Topo::new(cfg, p.clone()).unwrap(),
+            &mut RunContext::new(4).with_resume(bytes),
+        )
         .unwrap();
     assert_eq!(rest.1, full.1);
     assert_eq!(rest.0.iterations, full.0.iterations);
@@ -382,7 +418,10 @@ fn resume_equals_no_resume() {
     let ncfg = NotearsConfig::default();
     let p = sem(6, 200, 1);
     let full = Driver::new(ncfg.termination())
-        .run(&mut Notears::new(ncfg, p.clone()).unwrap(), &mut RunContext::new(0))
+        .run(
+            &mut Notears::new(ncfg, p.clone()).unwrap(),
+            &mut RunContext::new(0),
+        )
         .unwrap();
     let cps = MemoryCheckpoints::new();
     Driver::new(ncfg.termination())
@@ -395,7 +434,10 @@ fn resume_equals_no_resume() {
         .unwrap();
     let (_, bytes) = cps.latest().unwrap();
     let rest = Driver::new(ncfg.termination())
-        .run(&mut Notears::new(ncfg, p).unwrap(), &mut RunContext::new(0).with_resume(bytes))
+        .run(
+            &mut Notears::new(ncfg, p).unwrap(),
+            &mut RunContext::new(0).with_resume(bytes),
+        )
         .unwrap();
     assert_eq!(rest.1, full.1);
 }
@@ -413,7 +455,10 @@ fn bad_configurations_are_named() {
     .err()
     .unwrap()
     .to_string();
-    assert!(e.contains("size_large") && e.contains("10 node pairs"), "{e}");
+    assert!(
+        e.contains("size_large") && e.contains("10 node pairs"),
+        "{e}"
+    );
     let e = Topo::new(TopoConfig::default(), p.clone())
         .unwrap()
         .with_order(vec![0, 1, 1, 2, 3])

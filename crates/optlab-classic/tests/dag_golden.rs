@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Golden values from the reference implementations (`fixtures/gen_dag.py`: numpy/scipy, the
 //! released TOPO code and the reference `notears_linear`): scores, acyclicity functions and
 //! their gradients at a fixed W; TOPO's candidate sets and its whole trajectory under the
@@ -24,7 +25,11 @@ fn mat(v: &Value) -> Vec<f64> {
 }
 
 fn order(v: &Value) -> Vec<usize> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as usize)
+        .collect()
 }
 
 fn problem(f: &Value) -> DagProblem {
@@ -48,7 +53,10 @@ fn problem(f: &Value) -> DagProblem {
 fn close(a: &[f64], b: &[f64], tol: f64, what: &str) {
     assert_eq!(a.len(), b.len(), "{what}");
     for (k, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!((x - y).abs() <= tol * (1.0 + y.abs()), "{what}[{k}]: {x} vs {y}");
+        assert!(
+            (x - y).abs() <= tol * (1.0 + y.abs()),
+            "{what}[{k}]: {x} vs {y}"
+        );
     }
 }
 
@@ -64,14 +72,32 @@ fn scores_and_acyclicity_match_the_reference_at_a_fixed_w() {
     close(&[v], &[e["ls"]["value"].as_f64().unwrap()], 1e-12, "ls");
     close(&g, &mat(&e["ls"]["grad"]), 1e-11, "ls grad");
     let (h, gh) = h_exp(&w, d).unwrap();
-    close(&[h], &[e["h_exp"]["value"].as_f64().unwrap()], 1e-12, "h_exp");
+    close(
+        &[h],
+        &[e["h_exp"]["value"].as_f64().unwrap()],
+        1e-12,
+        "h_exp",
+    );
     close(&gh, &mat(&e["h_exp"]["grad"]), 1e-12, "h_exp grad");
     let (h, gl) = h_logdet(&w, d, 1.0).unwrap();
-    close(&[h], &[e["h_logdet"]["value"].as_f64().unwrap()], 1e-12, "h_logdet");
+    close(
+        &[h],
+        &[e["h_logdet"]["value"].as_f64().unwrap()],
+        1e-12,
+        "h_logdet",
+    );
     close(&gl, &mat(&e["h_logdet"]["grad_abs"]), 1e-12, "h_logdet G");
     let (ld, _) = logdet_i_minus(&w, d).unwrap();
-    close(&[ld], &[e["logdet_I_minus_W"]["log_abs_det"].as_f64().unwrap()], 1e-12, "log det");
-    for (kind, key) in [(ScoreKind::LikelihoodNv, "lik_nv"), (ScoreKind::LikelihoodEv, "lik_ev")] {
+    close(
+        &[ld],
+        &[e["logdet_I_minus_W"]["log_abs_det"].as_f64().unwrap()],
+        1e-12,
+        "log det",
+    );
+    for (kind, key) in [
+        (ScoreKind::LikelihoodNv, "lik_nv"),
+        (ScoreKind::LikelihoodEv, "lik_ev"),
+    ] {
         let s = Score::new(kind, p.data.gram(), d);
         let (fit, gfit) = s.fit(&w);
         close(&[fit], &[e[key]["fit"].as_f64().unwrap()], 1e-12, key);
@@ -97,16 +123,32 @@ fn topo_with_the_code_rule_follows_the_reference_trajectory() {
     let init = order(&t["init_order"]);
     let mut topo = Topo::new(cfg, p).unwrap().with_order(init.clone()).unwrap();
     // The per-node least-squares start.
-    close(&topo.raw_weights(&init).unwrap(), &mat(&t["W_ols_init"]), 1e-9, "W*(init)");
+    close(
+        &topo.raw_weights(&init).unwrap(),
+        &mat(&t["W_ols_init"]),
+        1e-9,
+        "W*(init)",
+    );
     // The initial candidate sets (the code's `find_idx_set_updated`; large minus small here).
     let (small, large) = topo.candidate_sets(&init).unwrap();
     let pairs = |v: &Value| -> Vec<(usize, usize)> {
-        v.as_array().unwrap().iter().map(|e| (e[0].as_u64().unwrap() as usize, e[1].as_u64().unwrap() as usize)).collect()
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e[0].as_u64().unwrap() as usize,
+                    e[1].as_u64().unwrap() as usize,
+                )
+            })
+            .collect()
     };
     let ref_small = pairs(&t["initial"]["small"]);
     assert_eq!(small, ref_small);
-    let mut ref_large_minus: Vec<(usize, usize)> =
-        pairs(&t["initial"]["large"]).into_iter().filter(|e| !ref_small.contains(e)).collect();
+    let mut ref_large_minus: Vec<(usize, usize)> = pairs(&t["initial"]["large"])
+        .into_iter()
+        .filter(|e| !ref_small.contains(e))
+        .collect();
     ref_large_minus.sort();
     let mut ours = large.clone();
     ours.sort();
@@ -115,7 +157,12 @@ fn topo_with_the_code_rule_follows_the_reference_trajectory() {
     let mut ctx = RunContext::new(0);
     let mut s = topo.init(&mut ctx).unwrap();
     let trace = t["trace"].as_array().unwrap();
-    close(&[s.loss], &[trace[0]["loss"].as_f64().unwrap()], 1e-10, "initial loss");
+    close(
+        &[s.loss],
+        &[trace[0]["loss"].as_f64().unwrap()],
+        1e-10,
+        "initial loss",
+    );
     let mut stop = None;
     for step in &trace[1..] {
         let r = topo.step(&mut s, &mut ctx).unwrap();
@@ -123,12 +170,22 @@ fn topo_with_the_code_rule_follows_the_reference_trajectory() {
             stop = r.stop;
             break;
         }
-        assert_eq!(s.order, order(&step["order"]), "iteration {}", step["iteration"]);
+        assert_eq!(
+            s.order,
+            order(&step["order"]),
+            "iteration {}",
+            step["iteration"]
+        );
         close(&[s.loss], &[step["loss"].as_f64().unwrap()], 1e-10, "loss");
     }
     assert!(matches!(stop, Some(Status::Converged { .. })), "{stop:?}");
     assert_eq!(s.order, order(&t["order"]));
-    close(&topo.raw_weights(&s.order).unwrap(), &mat(&t["W"]), 1e-9, "final W");
+    close(
+        &topo.raw_weights(&s.order).unwrap(),
+        &mat(&t["W"]),
+        1e-9,
+        "final W",
+    );
 }
 
 #[test]
@@ -139,8 +196,14 @@ fn notears_learns_the_reference_support() {
     let r = &f["notears_ref"];
     let cfg = NotearsConfig::default();
     let mut nt = Notears::new(cfg, p).unwrap();
-    let (sum, st) = Driver::new(cfg.termination()).run(&mut nt, &mut RunContext::new(0)).unwrap();
-    assert!(matches!(sum.status, Status::Converged { .. }), "{:?}", sum.status);
+    let (sum, st) = Driver::new(cfg.termination())
+        .run(&mut nt, &mut RunContext::new(0))
+        .unwrap();
+    assert!(
+        matches!(sum.status, Status::Converged { .. }),
+        "{:?}",
+        sum.status
+    );
     let ours: Vec<(usize, usize)> = (0..d * d)
         .filter(|&k| nt.weights(&st)[k] != 0.0)
         .map(|k| (k / d, k % d))
@@ -149,7 +212,12 @@ fn notears_learns_the_reference_support() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e[0].as_u64().unwrap() as usize, e[1].as_u64().unwrap() as usize))
+        .map(|e| {
+            (
+                e[0].as_u64().unwrap() as usize,
+                e[1].as_u64().unwrap() as usize,
+            )
+        })
         .collect();
     refs.sort();
     assert_eq!(ours, refs);

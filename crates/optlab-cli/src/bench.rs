@@ -550,7 +550,15 @@ pub fn cmd_bench(
         "full" => true,
         other => bail!("unknown suite `{other}` (expected quick or full)"),
     };
-    let known = ["kernels", "lion", "grn", "constrained", "dfo", "dag", "convex-relu"];
+    let known = [
+        "kernels",
+        "lion",
+        "grn",
+        "constrained",
+        "dfo",
+        "dag",
+        "convex-relu",
+    ];
     if let Some(o) = only
         && !known.contains(&o)
     {

@@ -50,8 +50,8 @@ fn run_topo(p: &DagProblem, order: Vec<usize>, threads: usize) -> Result<(Res, T
     let cfg = TopoConfig::default();
     let mut t = Topo::new(cfg, p.clone())?.with_order(order)?;
     let start = Instant::now();
-    let (sum, st) =
-        Driver::new(cfg.termination()).run(&mut t, &mut RunContext::new(0).with_threads(threads))?;
+    let (sum, st) = Driver::new(cfg.termination())
+        .run(&mut t, &mut RunContext::new(0).with_threads(threads))?;
     let time_s = start.elapsed().as_secs_f64();
     Ok((
         Res {
@@ -133,7 +133,12 @@ fn shd(r: &Res) -> f64 {
     r.report.accuracy.map_or(f64::NAN, |a| a.shd as f64)
 }
 
-fn run_dataset(p: &DagProblem, seed: u64, threads: usize, quick: bool) -> Result<(Cell, serde_json::Value)> {
+fn run_dataset(
+    p: &DagProblem,
+    seed: u64,
+    threads: usize,
+    quick: bool,
+) -> Result<(Cell, serde_json::Value)> {
     let d = p.data.d;
     let mut order: Vec<usize> = (0..d).collect();
     order.shuffle(&mut optlab_core::seed::stream(seed, "bench-topo-order"));
@@ -156,7 +161,11 @@ fn run_dataset(p: &DagProblem, seed: u64, threads: usize, quick: bool) -> Result
 /// The DAG section.
 pub fn dag(r: &mut Report, full: bool, threads: usize) -> Result<()> {
     eprintln!("dag: NOTEARS vs TOPO on simulated linear SEMs and Sachs");
-    let dims: Vec<usize> = if full { vec![10, 20, 30, 50] } else { vec![10, 20] };
+    let dims: Vec<usize> = if full {
+        vec![10, 20, 30, 50]
+    } else {
+        vec![10, 20]
+    };
     let seeds: u64 = if full { 5 } else { 3 };
     let peer = read_peer("dag.json");
     let mut manifest = Vec::new();
@@ -329,7 +338,12 @@ pub fn dag(r: &mut Report, full: bool, threads: usize) -> Result<()> {
             let a = res.report.accuracy;
             let pr = peer_m.and_then(|m| peer_row(peer.as_ref(), &cell.name, m));
             ts.row(&[
-                if standardize { "standardized" } else { "raw (centred)" }.to_string(),
+                if standardize {
+                    "standardized"
+                } else {
+                    "raw (centred)"
+                }
+                .to_string(),
                 label.to_string(),
                 fmt_num(res.report.ls),
                 a.map_or("–".into(), |a| a.shd.to_string()),
@@ -350,7 +364,11 @@ pub fn dag(r: &mut Report, full: bool, threads: usize) -> Result<()> {
                             fmt_num(r["time_s"].as_f64().unwrap_or(f64::NAN)),
                             fmt_num(r["shd"].as_f64().unwrap_or(f64::NAN)),
                             fmt_num(r["score"].as_f64().unwrap_or(f64::NAN)),
-                            if r["is_dag"] == false { " (not a DAG)" } else { "" }
+                            if r["is_dag"] == false {
+                                " (not a DAG)"
+                            } else {
+                                ""
+                            }
                         )
                     })
                 } else {
@@ -380,7 +398,12 @@ pub fn dag(r: &mut Report, full: bool, threads: usize) -> Result<()> {
         ts.render()
     );
     r.section("DAG learning: NOTEARS vs TOPO", &text);
-    let names = ["optlab NOTEARS", "optlab TOPO", "reference NOTEARS", "reference TOPO"];
+    let names = [
+        "optlab NOTEARS",
+        "optlab TOPO",
+        "reference NOTEARS",
+        "reference TOPO",
+    ];
     if let Some(curve) = times.first() {
         let series = curve
             .iter()

@@ -7,7 +7,7 @@
 use crate::bench::{Report, read_peer};
 use anyhow::{Context, Result};
 use optlab_classic::convex_relu::{
-    ConvexReluAdmm, ConvexReluConfig, LinearSolver, NetTraining, ReluData,
+    AdmmState, ConvexReluAdmm, ConvexReluConfig, LinearSolver, NetTraining, ReluData,
     enumerate_patterns_2d, sample_patterns, toy_2d, train_nonconvex,
 };
 use optlab_core::driver::{Driver, Solver};
@@ -25,7 +25,12 @@ fn problem(name: &str) -> Result<ReluData> {
     Ok(optlab_classic::convex_relu::build_problem(&t)?)
 }
 
-fn export(name: &str, data: &ReluData, patterns: &[Vec<bool>], beta: f64) -> Result<serde_json::Value> {
+fn export(
+    name: &str,
+    data: &ReluData,
+    patterns: &[Vec<bool>],
+    beta: f64,
+) -> Result<serde_json::Value> {
     let dir = Path::new(DATA_DIR);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {DATA_DIR}"))?;
     let x: Vec<&[f64]> = data.x.chunks(data.d).collect();
@@ -35,29 +40,42 @@ fn export(name: &str, data: &ReluData, patterns: &[Vec<bool>], beta: f64) -> Res
     let file = format!("{name}.json");
     std::fs::write(
         dir.join(&file),
-        serde_json::to_string(&serde_json::json!({"X": x, "y": data.y, "Dmask": dmask, "beta": beta}))?,
+        serde_json::to_string(
+            &serde_json::json!({"X": x, "y": data.y, "Dmask": dmask, "beta": beta}),
+        )?,
     )?;
     Ok(serde_json::json!({"name": name, "file": file}))
 }
 
-/// Objective trajectory `(seconds, objective)` of an ADMM run (time from the recorder).
-fn admm_curve(
-    cfg: ConvexReluConfig,
-    data: &ReluData,
-    patterns: &[Vec<bool>],
-) -> Result<(Vec<(f64, f64)>, f64, f64, ConvexReluAdmm, optlab_classic::convex_relu::AdmmState)> {
+/// One ADMM run: objective trajectory `(seconds, objective)` (setup included), total time,
+/// the solver and its final state.
+struct AdmmRun {
+    curve: Vec<(f64, f64)>,
+    total: f64,
+    admm: ConvexReluAdmm,
+    st: AdmmState,
+}
+
+fn admm_curve(cfg: ConvexReluConfig, data: &ReluData, patterns: &[Vec<bool>]) -> Result<AdmmRun> {
     let t0 = Instant::now();
     let mut admm = ConvexReluAdmm::new(cfg, data.clone(), patterns.to_vec())?;
     let setup = t0.elapsed().as_secs_f64();
     let rec = MemoryRecorder::new();
-    let (sum, st) = Driver::new(cfg.termination())
-        .run(&mut admm, &mut RunContext::new(0).with_recorder(rec.clone()))?;
+    let (sum, st) = Driver::new(cfg.termination()).run(
+        &mut admm,
+        &mut RunContext::new(0).with_recorder(rec.clone()),
+    )?;
     let curve = rec
         .rows()
         .iter()
         .filter_map(|r| Some((r.get("time_s")? + setup, r.get("objective")?)))
         .collect();
-    Ok((curve, setup, sum.wall_time_s + setup, admm, st))
+    Ok(AdmmRun {
+        curve,
+        total: sum.wall_time_s + setup,
+        admm,
+        st,
+    })
 }
 
 /// First time the curve is within `rel` of `opt` (relative), if ever.
@@ -73,7 +91,8 @@ fn peer_obj(peer: Option<&serde_json::Value>, name: &str, solver: &str) -> Optio
         .as_array()?
         .iter()
         .find(|r| r["problem"] == name && r["solver"] == solver)?;
-    Some((row["objective"].as_f64()?, row["total_time_s"].as_f64().or(row["time_s"].as_f64())?))
+    let build = row["build_s"].as_f64().unwrap_or(0.0);
+    Some((row["objective"].as_f64()?, build + row["solve_s"].as_f64()?))
 }
 
 /// The convex-ReLU section.
@@ -107,7 +126,8 @@ pub fn convex_relu(r: &mut Report, full: bool, threads: usize) -> Result<()> {
     let mut plots = Vec::new();
     for name in ["relu-breast-cancer", "relu-digits"] {
         let data = problem(name)?;
-        let patterns = sample_patterns(&data, p_main, &mut optlab_core::seed::stream(0, "patterns"));
+        let patterns =
+            sample_patterns(&data, p_main, &mut optlab_core::seed::stream(0, "patterns"));
         let tag = format!("{name}-p{p_main}");
         manifest.push(export(&tag, &data, &patterns, beta)?);
         let cfg = ConvexReluConfig {
@@ -115,21 +135,38 @@ pub fn convex_relu(r: &mut Report, full: bool, threads: usize) -> Result<()> {
             max_iters: iters,
             ..ConvexReluConfig::default()
         };
-        let (curve, _, total, admm, st) = admm_curve(cfg, &data, &patterns)?;
+        let AdmmRun {
+            curve,
+            total,
+            admm,
+            st,
+        } = admm_curve(cfg, &data, &patterns)?;
         let obj = admm.objective(&st.zv, &st.zw);
         let m = admm_metrics(&admm, &st);
         let clarabel = peer_obj(peer.as_ref(), &tag, "CLARABEL");
         let (ref_col, times, speed) = match clarabel {
             Some((opt, t)) => {
-                let tt: Vec<Option<f64>> = [1e-3, 1e-4, 1e-6].iter().map(|&e| time_to(&curve, opt, e)).collect();
-                let s = tt[1].map_or("not reached".to_string(), |x| format!("{}x", fmt_num(t / x)));
+                let tt: Vec<Option<f64>> = [1e-3, 1e-4, 1e-6]
+                    .iter()
+                    .map(|&e| time_to(&curve, opt, e))
+                    .collect();
+                let s = tt[1].map_or("not reached".to_string(), |x| {
+                    format!("{}x", fmt_num(t / x))
+                });
                 (
-                    format!("{} ({} s)", fmt_num(opt), fmt_num(t)),
-                    tt.iter().map(|x| x.map_or("–".into(), fmt_num)).collect::<Vec<_>>().join(" / "),
+                    format!("{opt:.8} ({} s)", fmt_num(t)),
+                    tt.iter()
+                        .map(|x| x.map_or("–".into(), fmt_num))
+                        .collect::<Vec<_>>()
+                        .join(" / "),
                     s,
                 )
             }
-            None => ("– (run bench/peers/convex_relu_cvxpy.py)".into(), "–".into(), "–".into()),
+            None => (
+                "– (run bench/peers/convex_relu_cvxpy.py)".into(),
+                "–".into(),
+                "–".into(),
+            ),
         };
         ta.row(&[
             format!("{name} ({} × {}, {})", data.n, data.d, patterns.len()),
@@ -143,7 +180,10 @@ pub fn convex_relu(r: &mut Report, full: bool, threads: usize) -> Result<()> {
         if let Some((opt, _)) = clarabel {
             plots.push(Series::new(
                 name,
-                curve.iter().map(|(t, f)| (*t, ((f - opt) / opt).abs().max(1e-16))).collect(),
+                curve
+                    .iter()
+                    .map(|(t, f)| (*t, ((f - opt) / opt).abs().max(1e-16)))
+                    .collect(),
             ));
         }
         // B: Adam networks of the convex solution's width.
@@ -157,7 +197,13 @@ pub fn convex_relu(r: &mut Report, full: bool, threads: usize) -> Result<()> {
                     iters: if full { 5_000 } else { 1_500 },
                     lr: 1e-2,
                 };
-                train_nonconvex(&data, beta, t, &mut optlab_core::seed::stream(s, "adam-net")).1
+                train_nonconvex(
+                    &data,
+                    beta,
+                    t,
+                    &mut optlab_core::seed::stream(s, "adam-net"),
+                )
+                .1
             })
             .collect();
         adam.sort_by(f64::total_cmp);
@@ -177,7 +223,11 @@ pub fn convex_relu(r: &mut Report, full: bool, threads: usize) -> Result<()> {
 
     // C. Cost per iteration vs P (one factorization, then fixed-cost iterations).
     let data = problem("relu-breast-cancer")?;
-    let ps: Vec<usize> = if full { vec![10, 25, 50, 100, 200] } else { vec![10, 25, 50, 100] };
+    let ps: Vec<usize> = if full {
+        vec![10, 25, 50, 100, 200]
+    } else {
+        vec![10, 25, 50, 100]
+    };
     let mut tc = MarkdownTable::new(&[
         "P (patterns kept)",
         "dP",
@@ -188,7 +238,10 @@ pub fn convex_relu(r: &mut Report, full: bool, threads: usize) -> Result<()> {
     for &p in &ps {
         let patterns = sample_patterns(&data, p, &mut optlab_core::seed::stream(1, "patterns"));
         let mut cells = Vec::new();
-        for (k, ls) in [LinearSolver::Direct, LinearSolver::Woodbury].into_iter().enumerate() {
+        for (k, ls) in [LinearSolver::Direct, LinearSolver::Woodbury]
+            .into_iter()
+            .enumerate()
+        {
             let cfg = ConvexReluConfig {
                 beta,
                 linear_solver: ls,
@@ -236,12 +289,17 @@ pub fn convex_relu(r: &mut Report, full: bool, threads: usize) -> Result<()> {
         ..ConvexReluConfig::default()
     };
     let mut admm = ConvexReluAdmm::new(cfg, toy.clone(), all.clone())?;
-    let (sum, st) = Driver::new(Termination::limits(cfg.max_iters, 0.0)).run(&mut admm, &mut RunContext::new(0))?;
+    let (sum, st) = Driver::new(Termination::limits(cfg.max_iters, 0.0))
+        .run(&mut admm, &mut RunContext::new(0))?;
     let cp = admm.objective(&st.zv, &st.zw);
     let width = 2 * all.len();
     let restarts: Vec<f64> = (0..50u64)
         .map(|s| {
-            let t = NetTraining { width, iters: 3_000, lr: 1e-2 };
+            let t = NetTraining {
+                width,
+                iters: 3_000,
+                lr: 1e-2,
+            };
             train_nonconvex(&toy, 1e-2, t, &mut optlab_core::seed::stream(s, "adam-2d")).1
         })
         .collect();
@@ -309,11 +367,12 @@ pub fn convex_relu(r: &mut Report, full: bool, threads: usize) -> Result<()> {
         serde_json::json!({"patterns": all.len(), "cp": cp, "restarts_best": best, "below": below}),
     );
     json.insert("slopes".into(), serde_json::json!([slopes.0, slopes.1]));
-    r.json.insert("convex_relu".into(), serde_json::Value::Object(json));
+    r.json
+        .insert("convex_relu".into(), serde_json::Value::Object(json));
     Ok(())
 }
 
-fn admm_metrics(admm: &ConvexReluAdmm, st: &optlab_classic::convex_relu::AdmmState) -> (f64, f64) {
+fn admm_metrics(admm: &ConvexReluAdmm, st: &AdmmState) -> (f64, f64) {
     let viol = admm.cone_violation(&st.zv, &st.zw);
     let net = admm.recover(&st.zv, &st.zw, 0.0);
     let yhat = net.predict(&admm.data().x, admm.data().d);

@@ -384,10 +384,33 @@ fn dag_and_convex_relu_runs_report_their_figures() {
     assert_eq!(s["status"]["kind"], "max_iterations", "{s}");
     assert!(s["extra"]["patterns"].as_f64().unwrap() >= 40.0, "{s}");
     for (args, needle) in [
-        (vec!["run", "topo", "--set", "size_large=1000", "--set", "problem.d=10"], "size_large"),
+        (
+            vec![
+                "run",
+                "topo",
+                "--set",
+                "size_large=1000",
+                "--set",
+                "problem.d=10",
+            ],
+            "size_large",
+        ),
         (vec!["run", "notears", "--set", "problem.d=1"], "problem.d"),
-        (vec!["run", "convex-relu-admm", "--set", "patterns=0"], "d = 2"),
-        (vec!["run", "convex-relu-admm", "--problem", "relu-digits", "--set", "problem.classes=[3, 3]"], "problem.classes"),
+        (
+            vec!["run", "convex-relu-admm", "--set", "patterns=0"],
+            "d = 2",
+        ),
+        (
+            vec![
+                "run",
+                "convex-relu-admm",
+                "--problem",
+                "relu-digits",
+                "--set",
+                "problem.classes=[3, 3]",
+            ],
+            "problem.classes",
+        ),
     ] {
         let out = optlab()
             .current_dir(tmp.path())

@@ -161,7 +161,11 @@ impl DagData {
 pub fn parse_numeric_csv(source: &str, text: &str) -> Result<DagData> {
     let mut lines = text.lines().enumerate();
     let Some((_, header)) = lines.next() else {
-        return Err(Error::data(source, 1, "empty file (expected a header line)"));
+        return Err(Error::data(
+            source,
+            1,
+            "empty file (expected a header line)",
+        ));
     };
     let names: Vec<String> = header.split(',').map(|s| s.trim().to_string()).collect();
     let d = names.len();
@@ -221,7 +225,11 @@ pub fn parse_edges(source: &str, text: &str, names: &[String]) -> Result<Vec<boo
         };
         let (i, j) = (find(f[0])?, find(f[1])?);
         if i == j {
-            return Err(Error::data(source, k + 1, format!("self-loop on `{}`", f[0])));
+            return Err(Error::data(
+                source,
+                k + 1,
+                format!("self-loop on `{}`", f[0]),
+            ));
         }
         b[i * d + j] = true;
     }
@@ -272,8 +280,9 @@ pub fn simulate_dag(d: usize, s0: usize, kind: GraphKind, rng: &mut Rng) -> Resu
     let mut b = vec![false; d * d];
     match kind {
         GraphKind::Er => {
-            let mut pairs: Vec<(usize, usize)> =
-                (0..d).flat_map(|i| (i + 1..d).map(move |j| (i, j))).collect();
+            let mut pairs: Vec<(usize, usize)> = (0..d)
+                .flat_map(|i| (i + 1..d).map(move |j| (i, j)))
+                .collect();
             pairs.shuffle(rng);
             // Orient every edge from the earlier to the later node of a random order.
             for &(a, c) in &pairs[..s0] {
@@ -325,7 +334,13 @@ pub fn simulate_weights(b: &[bool], low: f64, high: f64, rng: &mut Rng) -> Vec<f
 
 /// `n` samples of the linear SEM `X_j = sum_i W_ij X_i + z_j` (noise scale 1), in a
 /// topological order of `w`'s support.
-pub fn simulate_sem(w: &[f64], d: usize, n: usize, noise: Noise, rng: &mut Rng) -> Result<Vec<f64>> {
+pub fn simulate_sem(
+    w: &[f64],
+    d: usize,
+    n: usize,
+    noise: Noise,
+    rng: &mut Rng,
+) -> Result<Vec<f64>> {
     let b: Vec<bool> = w.iter().map(|v| *v != 0.0).collect();
     let order = topological_order(&b, d)
         .ok_or_else(|| Error::config("problem", "the weight matrix is not acyclic"))?;
@@ -378,7 +393,9 @@ pub fn is_dag(b: &[bool], d: usize) -> bool {
 
 /// Support of `|w| >= threshold` (the papers' 0.3 convention: `|w| < threshold` is no edge).
 pub fn support(w: &[f64], threshold: f64) -> Vec<bool> {
-    w.iter().map(|v| v.abs() >= threshold && *v != 0.0).collect()
+    w.iter()
+        .map(|v| v.abs() >= threshold && *v != 0.0)
+        .collect()
 }
 
 /// Accuracy of an estimated graph against the truth (NOTEARS' `count_accuracy`).
@@ -634,10 +651,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("more variables than samples"), "{e}");
-        let e = parse_numeric_csv("f.csv", "a,b\n1,2\n3,x\n").unwrap_err().to_string();
+        let e = parse_numeric_csv("f.csv", "a,b\n1,2\n3,x\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 3") && e.contains("`b`"), "{e}");
-        let e = parse_numeric_csv("f.csv", "a,b\n1,2\n3\n").unwrap_err().to_string();
-        assert!(e.contains("line 3") && e.contains("expected 2 fields"), "{e}");
+        let e = parse_numeric_csv("f.csv", "a,b\n1,2\n3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 3") && e.contains("expected 2 fields"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -660,7 +684,9 @@ mod tests {
         let (n, d) = (p.data.n, p.data.d);
         for a in 0..d {
             for b in 0..d {
-                let v: f64 = (0..n).map(|i| p.data.x[i * d + a] * p.data.x[i * d + b]).sum();
+                let v: f64 = (0..n)
+                    .map(|i| p.data.x[i * d + a] * p.data.x[i * d + b])
+                    .sum();
                 assert!((s[a * d + b] - v / n as f64).abs() < 1e-12);
             }
         }

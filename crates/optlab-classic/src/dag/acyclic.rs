@@ -89,7 +89,9 @@ pub fn h_exp(w: &[f64], d: usize) -> Result<(f64, Vec<f64>)> {
 /// TOPO's log-det `h(W) = -log det(sI - |W|) + d log s` and `G = (sI - |W|)^{-T}`. Errors when
 /// `sI - |W|` is not an M-matrix (spectral radius of `|W|` at least `s`).
 pub fn h_logdet(w: &[f64], d: usize, s: f64) -> Result<(f64, Vec<f64>)> {
-    let m = Mat::from_fn(d, d, |i, j| s * f64::from(u8::from(i == j)) - w[i * d + j].abs());
+    let m = Mat::from_fn(d, d, |i, j| {
+        s * f64::from(u8::from(i == j)) - w[i * d + j].abs()
+    });
     let lu = m.partial_piv_lu();
     let inv = lu.inverse();
     let g: Vec<f64> = (0..d * d).map(|k| inv[(k % d, k / d)]).collect();

@@ -85,7 +85,9 @@ pub fn minimize_nonneg(
     let mut f = fg(&x, &mut g)?;
     let mut evals = 1;
     if !f.is_finite() {
-        return Err(Error::Numerical("objective not finite at the start point".into()));
+        return Err(Error::Numerical(
+            "objective not finite at the start point".into(),
+        ));
     }
     let mut s_hist: Vec<Vec<f64>> = Vec::new();
     let mut y_hist: Vec<Vec<f64>> = Vec::new();
@@ -98,7 +100,13 @@ pub fn minimize_nonneg(
             .map(|i| g[i].abs())
             .fold(0.0, f64::max);
         if pg <= opts.pgtol {
-            return Ok(LbfgsResult { x, f, iters: iter, evals, stop: LbfgsStop::Gradient });
+            return Ok(LbfgsResult {
+                x,
+                f,
+                iters: iter,
+                evals,
+                stop: LbfgsStop::Gradient,
+            });
         }
         // Bertsekas' two-metric projection: variables within eps of the bound with an outward
         // gradient are "active" and take a scaled gradient-projection step; the others take
@@ -128,7 +136,9 @@ pub fn minimize_nonneg(
                     continue;
                 }
                 alpha[k] = mdot(&s_hist[k], &q) / rhos[k];
-                q.iter_mut().zip(&y_hist[k]).for_each(|(a, b)| *a -= alpha[k] * b);
+                q.iter_mut()
+                    .zip(&y_hist[k])
+                    .for_each(|(a, b)| *a -= alpha[k] * b);
             }
             let gamma = match m {
                 0 => 1.0 / pg.max(1.0),
@@ -147,7 +157,9 @@ pub fn minimize_nonneg(
                     continue;
                 }
                 let beta = mdot(&y_hist[k], &q) / rhos[k];
-                q.iter_mut().zip(&s_hist[k]).for_each(|(a, b)| *a += (alpha[k] - beta) * b);
+                q.iter_mut()
+                    .zip(&s_hist[k])
+                    .for_each(|(a, b)| *a += (alpha[k] - beta) * b);
             }
             let mut dir: Vec<f64> = (0..n)
                 .map(|i| {
@@ -171,7 +183,11 @@ pub fn minimize_nonneg(
             let mut t = 1.0;
             for _ in 0..opts.max_ls {
                 for i in 0..n {
-                    xt[i] = if fixed[i] { x[i] } else { (x[i] + t * dir[i]).max(0.0) };
+                    xt[i] = if fixed[i] {
+                        x[i]
+                    } else {
+                        (x[i] + t * dir[i]).max(0.0)
+                    };
                 }
                 // A trial point where f cannot be evaluated (e.g. overflow) is a rejected step.
                 let ft = fg(&xt, &mut gt).unwrap_or(f64::INFINITY);
@@ -195,7 +211,13 @@ pub fn minimize_nonneg(
                     f = ft;
                     accepted = true;
                     if rel <= opts.ftol {
-                        return Ok(LbfgsResult { x, f, iters: iter + 1, evals, stop: LbfgsStop::Decrease });
+                        return Ok(LbfgsResult {
+                            x,
+                            f,
+                            iters: iter + 1,
+                            evals,
+                            stop: LbfgsStop::Decrease,
+                        });
                     }
                     break;
                 }
@@ -208,10 +230,22 @@ pub fn minimize_nonneg(
             y_hist.clear();
         }
         if !accepted {
-            return Ok(LbfgsResult { x, f, iters: iter, evals, stop: LbfgsStop::LineSearch });
+            return Ok(LbfgsResult {
+                x,
+                f,
+                iters: iter,
+                evals,
+                stop: LbfgsStop::LineSearch,
+            });
         }
     }
-    Ok(LbfgsResult { x, f, iters: opts.max_iters, evals, stop: LbfgsStop::MaxIters })
+    Ok(LbfgsResult {
+        x,
+        f,
+        iters: opts.max_iters,
+        evals,
+        stop: LbfgsStop::MaxIters,
+    })
 }
 
 #[cfg(test)]
@@ -232,11 +266,15 @@ mod tests {
             }
             Ok(f)
         };
-        let opts = LbfgsOptions { pgtol: 1e-10, ftol: 0.0, ..Default::default() };
+        let opts = LbfgsOptions {
+            pgtol: 1e-10,
+            ftol: 0.0,
+            ..Default::default()
+        };
         let res = minimize_nonneg(fg, &[0.5, 0.5, 0.5], &[false, false, true], opts).unwrap();
         // KKT: x_1 = 0 active (gradient >= 0), x_2 fixed, x_0 free with zero gradient.
         let mut g = [0.0; 3];
-        let mut fg2 = fg;
+        let fg2 = fg;
         fg2(&res.x, &mut g).unwrap();
         assert_eq!(res.x[2], 0.0);
         assert_eq!(res.x[1], 0.0);

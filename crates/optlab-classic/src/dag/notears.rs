@@ -147,13 +147,24 @@ impl Notears {
     pub fn weights(&self, s: &NotearsState) -> Vec<f64> {
         self.raw_weights(s)
             .into_iter()
-            .map(|v| if v.abs() < self.cfg.w_threshold { 0.0 } else { v })
+            .map(|v| {
+                if v.abs() < self.cfg.w_threshold {
+                    0.0
+                } else {
+                    v
+                }
+            })
             .collect()
     }
 
     /// Score, accuracy and acyclicity of a state's output.
     pub fn report(&self, s: &NotearsState) -> Result<DagReport> {
-        evaluate(&self.weights(s), &self.raw_weights(s), &self.problem, &self.score)
+        evaluate(
+            &self.weights(s),
+            &self.raw_weights(s),
+            &self.problem,
+            &self.score,
+        )
     }
 
     fn solve_inner(&self, w0: &[f64], rho: f64, alpha: f64) -> Result<(Vec<f64>, u64, u64)> {

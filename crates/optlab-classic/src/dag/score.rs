@@ -154,7 +154,9 @@ pub fn logdet_i_minus(w: &[f64], d: usize) -> Result<(f64, Vec<f64>)> {
     let inv = lu.inverse();
     let inv_t: Vec<f64> = (0..d * d).map(|k| inv[(k % d, k / d)]).collect();
     if !ld.is_finite() || inv_t.iter().any(|v| !v.is_finite()) {
-        return Err(Error::Numerical("I - W is singular (log det undefined)".into()));
+        return Err(Error::Numerical(
+            "I - W is singular (log det undefined)".into(),
+        ));
     }
     Ok((ld, inv_t))
 }

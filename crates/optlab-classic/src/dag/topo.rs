@@ -148,6 +148,9 @@ impl TopoConfig {
     }
 }
 
+/// Node pairs `(i, j)`: the forbidden edge `i -> j` (node `i` after node `j`).
+pub type Pairs = Vec<(usize, usize)>;
+
 /// Cholesky factor of `S` permuted by an order: row `k` regresses node `order[k]` on its
 /// predecessors; `l[k * d + k]^2` is its residual variance.
 #[derive(Debug, Clone)]
@@ -178,7 +181,7 @@ fn factor_row<'a>(
     }
     let saa = s[a * d + a];
     let r = saa - out[..k].iter().map(|v| v * v).sum::<f64>();
-    if !(r > 1e-12 * saa) {
+    if r.is_nan() || r <= 1e-12 * saa {
         return Err(Error::Numerical(format!(
             "variable {a} is (numerically) a linear combination of its predecessors: residual variance {r:.2e}"
         )));
@@ -207,7 +210,14 @@ impl OrderFactor {
     }
 
     /// Residual variances at positions `p..=q` after swapping the nodes there.
-    fn swapped(&self, s: &[f64], d: usize, p: usize, q: usize, scratch: &mut Vec<f64>) -> Result<Vec<f64>> {
+    fn swapped(
+        &self,
+        s: &[f64],
+        d: usize,
+        p: usize,
+        q: usize,
+        scratch: &mut Vec<f64>,
+    ) -> Result<Vec<f64>> {
         let order = &self.order;
         let node_at = |k: usize| {
             if k == p {
@@ -230,7 +240,15 @@ impl OrderFactor {
                     &done[(m - p) * d..(m - p) * d + d]
                 }
             };
-            r.push(factor_row(s, d, node_at(k), k, node_at, row, &mut rest[..d])?);
+            r.push(factor_row(
+                s,
+                d,
+                node_at(k),
+                k,
+                node_at,
+                row,
+                &mut rest[..d],
+            )?);
         }
         Ok(r)
     }
@@ -337,7 +355,11 @@ impl Topo {
     pub fn with_order(mut self, order: Vec<usize>) -> Result<Self> {
         let d = self.problem.data.d;
         let mut seen = vec![false; d];
-        if order.len() != d || order.iter().any(|&v| v >= d || std::mem::replace(&mut seen[v], true)) {
+        if order.len() != d
+            || order
+                .iter()
+                .any(|&v| v >= d || std::mem::replace(&mut seen[v], true))
+        {
             return Err(Error::config(
                 "init",
                 format!("the start order must be a permutation of 0..{d}"),
@@ -349,7 +371,11 @@ impl Topo {
 
     fn factor(&mut self, order: &[usize]) -> Result<&OrderFactor> {
         if self.factor.as_ref().is_none_or(|f| f.order != order) {
-            self.factor = Some(OrderFactor::new(&self.score.s, self.problem.data.d, order.to_vec())?);
+            self.factor = Some(OrderFactor::new(
+                &self.score.s,
+                self.problem.data.d,
+                order.to_vec(),
+            )?);
         }
         self.factor
             .as_ref()
@@ -384,7 +410,11 @@ impl Topo {
     }
 
     /// Scores of swapping each pair `(i, j)` (node `i` after node `j`).
-    fn evaluate_swaps(&mut self, order: &[usize], pairs: &[(usize, usize)]) -> Result<(Vec<f64>, u64)> {
+    fn evaluate_swaps(
+        &mut self,
+        order: &[usize],
+        pairs: &[(usize, usize)],
+    ) -> Result<(Vec<f64>, u64)> {
         let d = self.problem.data.d;
         let f = self.factor(order)?.clone();
         let mut pos = vec![0; d];
@@ -430,7 +460,7 @@ impl Topo {
     }
 
     /// The small and large candidate sets (large minus small), row-major in `(i, j)`.
-    pub fn candidate_sets(&mut self, order: &[usize]) -> Result<(Vec<(usize, usize)>, Vec<(usize, usize)>)> {
+    pub fn candidate_sets(&mut self, order: &[usize]) -> Result<(Pairs, Pairs)> {
         let d = self.problem.data.d;
         let (size_small, size_large) = self.cfg.sizes(d)?;
         let w = self.raw_weights(order)?;
@@ -450,7 +480,7 @@ impl Topo {
                     continue;
                 }
                 if let Some(g) = &grad_q
-                    && !(g[i * d + j].abs() > self.cfg.tau)
+                    && g[i * d + j].abs() <= self.cfg.tau
                 {
                     continue;
                 }
@@ -465,7 +495,11 @@ impl Topo {
         values.sort_by(f64::total_cmp);
         let thr_small = values[size_small.min(values.len()) - 1];
         let thr_large = values[size_large.min(values.len()) - 1];
-        let small = pairs.iter().filter(|p| p.2 <= thr_small).map(|p| (p.0, p.1)).collect();
+        let small = pairs
+            .iter()
+            .filter(|p| p.2 <= thr_small)
+            .map(|p| (p.0, p.1))
+            .collect();
         let large = pairs
             .iter()
             .filter(|p| p.2 > thr_small && p.2 <= thr_large)
@@ -476,7 +510,13 @@ impl Topo {
 
     /// Apply improving swaps best first, skipping those whose position segment overlaps one
     /// already applied. Returns the number applied.
-    fn apply_greedy(order: &mut [usize], pairs: &[(usize, usize)], losses: &[f64], loss: f64, tol: f64) -> u64 {
+    fn apply_greedy(
+        order: &mut [usize],
+        pairs: &[(usize, usize)],
+        losses: &[f64],
+        loss: f64,
+        tol: f64,
+    ) -> u64 {
         let d = order.len();
         let mut pos = vec![0; d];
         for (k, &v) in order.iter().enumerate() {
