@@ -2,6 +2,7 @@
 
 pub mod constrained;
 pub mod convex_relu;
+pub mod convex_relu_conic;
 pub mod dag;
 pub mod dfo;
 pub mod newton;

@@ -291,3 +291,66 @@ fn bad_input_is_named() {
     .to_string();
     assert!(e.contains("relaxation"), "{e}");
 }
+
+#[test]
+fn in_process_clarabel_reproduces_the_cvxpy_optimum() {
+    use optlab_classic::convex_relu_conic::solve_squared_cp;
+    for c in cases() {
+        let sol = solve_squared_cp(&c.data, &c.patterns, c.beta, 1e-10).unwrap();
+        let rel = (sol.objective - c.objective).abs() / c.objective;
+        assert!(
+            rel <= 1e-7,
+            "{}: {} vs {} ({})",
+            c.name,
+            sol.objective,
+            c.objective,
+            sol.status
+        );
+    }
+}
+
+#[test]
+fn robust_program_certifies_its_recovered_network_against_pgd() {
+    use optlab_classic::convex_relu_conic::{pgd_attack, solve_robust_hinge_cp};
+    let c = &cases()[1]; // breast_cancer_sub: last column is the bias
+    let d = c.data.d;
+    let perturbable: Vec<bool> = (0..d).map(|j| j + 1 < d).collect();
+    let eps = 0.05;
+    let plain =
+        solve_robust_hinge_cp(&c.data, &c.patterns, c.beta, 0.0, &perturbable, 1e-9).unwrap();
+    let robust =
+        solve_robust_hinge_cp(&c.data, &c.patterns, c.beta, eps, &perturbable, 1e-9).unwrap();
+    assert!(
+        robust.objective >= plain.objective - 1e-9,
+        "robustness cannot lower the optimum"
+    );
+    let admm = ConvexReluAdmm::new(tight(c.beta), c.data.clone(), c.patterns.clone()).unwrap();
+    // Robust patterns hold on the whole ball, so no PGD step can change an activation, and the
+    // worst-case hinge of the recovered net is bounded by the program's loss term.
+    let net = admm.recover(&robust.v, &robust.w, 1e-9);
+    let groups: f64 = robust
+        .v
+        .chunks(d)
+        .chain(robust.w.chunks(d))
+        .map(|g| g.iter().map(|x| x * x).sum::<f64>().sqrt())
+        .sum();
+    let loss_term = robust.objective - c.beta * groups;
+    let xa = pgd_attack(&net, &c.data, eps, 50, &perturbable);
+    let f = net.predict(&xa, d);
+    let attacked: f64 = f
+        .iter()
+        .zip(&c.data.y)
+        .map(|(a, b)| (1.0 - a * b).max(0.0))
+        .sum();
+    assert!(
+        attacked <= loss_term + 1e-6,
+        "PGD hinge {attacked} exceeds the certified {loss_term}"
+    );
+    let clean: f64 = net
+        .predict(&c.data.x, d)
+        .iter()
+        .zip(&c.data.y)
+        .map(|(a, b)| (1.0 - a * b).max(0.0))
+        .sum();
+    assert!(attacked >= clean - 1e-9);
+}

@@ -570,6 +570,7 @@ pub fn cmd_bench(
     if threads == 0 {
         bail!("--threads must be >= 1");
     }
+    let explicit_seeds = seeds;
     let seeds = seeds.unwrap_or(if full { 5 } else { 3 });
     let dir = out.unwrap_or_else(|| PathBuf::from("bench/out").join(utc_stamp(SystemTime::now())));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -599,7 +600,7 @@ pub fn cmd_bench(
         crate::bench_dfo::dfo(&mut r, full, threads)?;
     }
     if want("dag") {
-        crate::bench_dag::dag(&mut r, full, threads)?;
+        crate::bench_dag::dag(&mut r, full, threads, explicit_seeds)?;
     }
     if want("convex-relu") {
         crate::bench_relu::convex_relu(&mut r, full, threads)?;
