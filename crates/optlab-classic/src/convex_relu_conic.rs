@@ -68,14 +68,16 @@ impl Rows {
     }
 }
 
+/// Solve with Clarabel and return `(v, w)` from the variable ranges `[0, dp)` and `[dp, 2dp)`.
 fn solve(
     nvar: usize,
     p_diag: &[(usize, f64)],
     q: Vec<f64>,
     rows: Rows,
     cones: Vec<SupportedConeT<f64>>,
+    dp: usize,
     tol: f64,
-) -> Result<(Vec<f64>, f64, String, u32, f64)> {
+) -> Result<ConicSolution> {
     let m = rows.b.len();
     let pm = CscMatrix::new_from_triplets(
         nvar,
@@ -102,13 +104,15 @@ fn solve(
             "clarabel stopped with status {st:?}"
         )));
     }
-    Ok((
-        solver.solution.x.clone(),
-        solver.solution.obj_val,
-        format!("{st:?}"),
-        solver.solution.iterations,
-        solver.solution.solve_time,
-    ))
+    let x = &solver.solution.x;
+    Ok(ConicSolution {
+        v: x[..dp].to_vec(),
+        w: x[dp..2 * dp].to_vec(),
+        objective: solver.solution.obj_val,
+        status: format!("{st:?}"),
+        iterations: solver.solution.iterations,
+        solve_time_s: solver.solution.solve_time,
+    })
 }
 
 fn dims(data: &ReluData, patterns: &[Vec<bool>]) -> (usize, usize, usize) {
@@ -162,15 +166,7 @@ pub fn solve_squared_cp(
     }
     cones.push(SupportedConeT::NonnegativeConeT(2 * n * p));
     push_group_socs(&mut rows, &mut cones, d, p, ov, ow, osv, osw);
-    let (x, obj, status, iterations, t) = solve(nvar, &p_diag, q, rows, cones, tol)?;
-    Ok(ConicSolution {
-        v: x[ov..ow].to_vec(),
-        w: x[ow..osv].to_vec(),
-        objective: obj,
-        status,
-        iterations,
-        solve_time_s: t,
-    })
+    solve(nvar, &p_diag, q, rows, cones, dp, tol)
 }
 
 /// `(s_i, v_i) ∈ SOC` for every group of both halves.
@@ -285,15 +281,7 @@ pub fn solve_robust_hinge_cp(
     }
     let mut cones = vec![SupportedConeT::NonnegativeConeT(rows.b.len())];
     push_group_socs(&mut rows, &mut cones, d, p, ov, ow, osv, osw);
-    let (x, obj, status, iterations, t) = solve(nvar, &[], q, rows, cones, tol)?;
-    Ok(ConicSolution {
-        v: x[ov..ow].to_vec(),
-        w: x[ow..osv].to_vec(),
-        objective: obj,
-        status,
-        iterations,
-        solve_time_s: t,
-    })
+    solve(nvar, &[], q, rows, cones, dp, tol)
 }
 
 /// `x ↦ Σ_j α_j 1[xᵀu_j > 0] u_j`, the gradient of the network output.
