@@ -25,12 +25,14 @@
 //! `formulation = "gated"` drops the cone constraints (the gated-ReLU relaxation: a group
 //! lasso on the same features), the unconstrained sampled convex program.
 
+use optlab_core::config::{at_least_one, non_negative, positive};
 use optlab_core::driver::{Solver, StepReport, Termination};
 use optlab_core::seed::{Rng, normal};
 use optlab_core::{Error, MethodConfig, OracleCounts, Result, RunContext, Status};
 use optlab_linalg::faer::linalg::matmul::matmul;
 use optlab_linalg::faer::linalg::solvers::{Llt, Solve as _};
 use optlab_linalg::faer::{Accum, Mat, MatMut, MatRef, Par, Side};
+use optlab_linalg::norm2;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -243,30 +245,18 @@ impl Default for ConvexReluConfig {
 
 impl MethodConfig for ConvexReluConfig {
     fn validate(&self) -> Result<()> {
-        let pos = |v: f64, f: &str| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(Error::config(f, format!("must be finite and > 0, got {v}")))
-            }
-        };
-        pos(self.beta, "beta")?;
-        pos(self.rho, "rho")?;
-        pos(self.cone_weight, "cone_weight")?;
-        pos(self.eps_abs, "eps_abs")?;
-        if !(self.eps_rel.is_finite() && self.eps_rel >= 0.0) {
-            return Err(Error::config("eps_rel", "must be finite and >= 0"));
-        }
+        positive("beta", self.beta)?;
+        positive("rho", self.rho)?;
+        positive("cone_weight", self.cone_weight)?;
+        positive("eps_abs", self.eps_abs)?;
+        non_negative("eps_rel", self.eps_rel)?;
         if !(self.dual_step > 0.0 && self.dual_step < 2.0) {
             return Err(Error::config("dual_step", "must lie in (0, 2)"));
         }
         if !(1.0..2.0).contains(&self.relaxation) {
             return Err(Error::config("relaxation", "must lie in [1, 2)"));
         }
-        if self.max_iters == 0 {
-            return Err(Error::config("max_iters", "must be >= 1"));
-        }
-        Ok(())
+        at_least_one("max_iters", self.max_iters)
     }
 }
 
@@ -321,6 +311,19 @@ pub struct AdmmState {
     pub k: u64,
 }
 
+/// What [`ConvexReluAdmm::evaluate`] measures of a CP point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluation {
+    /// CP objective.
+    pub objective: f64,
+    /// Largest cone violation (0 for the gated formulation).
+    pub cone_violation: f64,
+    /// Training accuracy of the sign of the CP prediction.
+    pub train_accuracy: f64,
+    /// Groups with nonzero norm.
+    pub neurons: usize,
+}
+
 /// A two-layer ReLU network `x -> sum_j (x^T u_j)_+ alpha_j`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReluNet {
@@ -331,6 +334,15 @@ pub struct ReluNet {
 }
 
 impl ReluNet {
+    /// The network of neuron-major parameters `[u_1, ..., u_m, alpha]`.
+    pub fn from_params(theta: &[f64], d: usize, m: usize) -> Self {
+        let (u, a) = theta.split_at(d * m);
+        ReluNet {
+            u: u.chunks(d).map(<[f64]>::to_vec).collect(),
+            alpha: a.to_vec(),
+        }
+    }
+
     /// Predictions on row-major `x` (`d` columns).
     pub fn predict(&self, x: &[f64], d: usize) -> Vec<f64> {
         x.chunks(d)
@@ -408,10 +420,6 @@ fn sq(a: &[f64]) -> f64 {
 
 fn sqdiff(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum()
-}
-
-fn norm2(a: &[f64]) -> f64 {
-    a.iter().map(|v| v * v).sum::<f64>().sqrt()
 }
 
 impl ConvexReluAdmm {
@@ -581,42 +589,50 @@ impl ConvexReluAdmm {
         mm(self.xm.transpose(), mr(&st, n, p))
     }
 
-    /// Predictions `sum_i D_i X (v_i - w_i)`.
-    fn predict(&self, v: &[f64], w: &[f64]) -> Vec<f64> {
+    /// Objective, cone violation, training accuracy and active neurons of `(v, w)`
+    /// (column-major `d x P` vectors), from one product `X [v, w]`.
+    pub fn evaluate(&self, v: &[f64], w: &[f64]) -> Evaluation {
         let (n, d, p) = self.dims();
-        let diff: Vec<f64> = v.iter().zip(w).map(|(a, b)| a - b).collect();
-        let xm = mm(self.xm.as_ref(), mr(&diff, d, p));
-        let mut out = vec![0.0; n];
-        for (col, mcol) in xm.chunks(n).zip(self.mask.chunks(n)) {
-            for k in 0..n {
-                out[k] += col[k] * mcol[k];
+        let mut both = v.to_vec();
+        both.extend_from_slice(w);
+        let xz = mm(self.xm.as_ref(), mr(&both, d, 2 * p));
+        let (xv, xw) = xz.split_at(n * p);
+        let mut yhat = vec![0.0; n];
+        let mut worst: f64 = 0.0;
+        let cp = matches!(self.cfg.formulation, Formulation::Cp);
+        for c in 0..n * p {
+            yhat[c % n] += self.mask[c] * (xv[c] - xw[c]);
+            if cp {
+                worst = worst.max(-self.sign[c] * xv[c]).max(-self.sign[c] * xw[c]);
             }
         }
-        out
-    }
-
-    /// CP objective of `(v, w)` (column-major `d x P` vectors).
-    pub fn objective(&self, v: &[f64], w: &[f64]) -> f64 {
-        let d = self.data.d;
-        let yhat = self.predict(v, w);
         let fit: f64 = yhat
             .iter()
             .zip(&self.data.y)
             .map(|(a, b)| (a - b).powi(2))
             .sum();
-        let groups: f64 = v.chunks(d).chain(w.chunks(d)).map(norm2).sum();
-        0.5 * fit + self.cfg.beta * groups
+        let correct = yhat
+            .iter()
+            .zip(&self.data.y)
+            .filter(|(a, b)| **a != 0.0 && a.signum() == b.signum())
+            .count();
+        let norms: Vec<f64> = v.chunks(d).chain(w.chunks(d)).map(norm2).collect();
+        Evaluation {
+            objective: 0.5 * fit + self.cfg.beta * norms.iter().sum::<f64>(),
+            cone_violation: worst,
+            train_accuracy: correct as f64 / n as f64,
+            neurons: norms.iter().filter(|v| **v > 0.0).count(),
+        }
+    }
+
+    /// CP objective of `(v, w)` (column-major `d x P` vectors).
+    pub fn objective(&self, v: &[f64], w: &[f64]) -> f64 {
+        self.evaluate(v, w).objective
     }
 
     /// Largest cone violation `max(0, -min (2D_i - I) X m_i)` over both halves.
     pub fn cone_violation(&self, v: &[f64], w: &[f64]) -> f64 {
-        if matches!(self.cfg.formulation, Formulation::Gated) {
-            return 0.0;
-        }
-        self.cone(v)
-            .iter()
-            .chain(&self.cone(w))
-            .fold(0.0, |acc: f64, g| acc.max(-g))
+        self.evaluate(v, w).cone_violation
     }
 
     /// The ReLU network of a CP solution: `u = v_i / sqrt(||v_i||)`, `alpha = sqrt(||v_i||)`
@@ -641,45 +657,14 @@ impl ConvexReluAdmm {
     }
 
     fn metrics(&self, s: &AdmmState) -> BTreeMap<String, f64> {
-        // One product X [z_v, z_w] gives the predictions, the objective and the cone slack.
-        let (n, d, p) = self.dims();
-        let mut both = s.zv.clone();
-        both.extend_from_slice(&s.zw);
-        let xz = mm(self.xm.as_ref(), mr(&both, d, 2 * p));
-        let (xv, xw) = xz.split_at(n * p);
-        let mut yhat = vec![0.0; n];
-        let mut worst: f64 = 0.0;
-        let cp = matches!(self.cfg.formulation, Formulation::Cp);
-        for c in 0..n * p {
-            yhat[c % n] += self.mask[c] * (xv[c] - xw[c]);
-            if cp {
-                worst = worst.max(-self.sign[c] * xv[c]).max(-self.sign[c] * xw[c]);
-            }
-        }
-        let fit: f64 = yhat
-            .iter()
-            .zip(&self.data.y)
-            .map(|(a, b)| (a - b).powi(2))
-            .sum();
-        let correct = yhat
-            .iter()
-            .zip(&self.data.y)
-            .filter(|(a, b)| **a != 0.0 && a.signum() == b.signum())
-            .count();
-        let norms: Vec<f64> = s.zv.chunks(d).chain(s.zw.chunks(d)).map(norm2).collect();
+        let e = self.evaluate(&s.zv, &s.zw);
         let mut m = BTreeMap::new();
-        m.insert(
-            "objective".into(),
-            0.5 * fit + self.cfg.beta * norms.iter().sum::<f64>(),
-        );
-        m.insert("cone_violation".into(), worst);
+        m.insert("objective".into(), e.objective);
+        m.insert("cone_violation".into(), e.cone_violation);
         m.insert("primal_residual".into(), s.primal);
         m.insert("dual_residual".into(), s.dual);
-        m.insert(
-            "neurons".into(),
-            norms.iter().filter(|v| **v > 0.0).count() as f64,
-        );
-        m.insert("train_accuracy".into(), correct as f64 / n as f64);
+        m.insert("neurons".into(), e.neurons as f64);
+        m.insert("train_accuracy".into(), e.train_accuracy);
         m
     }
 }
@@ -884,56 +869,75 @@ pub fn train_nonconvex(
 ) -> (ReluNet, f64) {
     let (n, d, m) = (data.n, data.d, t.width);
     let xm = data.mat();
-    let mut u = Mat::from_fn(d, m, |_, _| normal(rng) / (d as f64).sqrt());
-    let mut a: Vec<f64> = (0..m).map(|_| normal(rng) / (m as f64).sqrt()).collect();
-    let (b1, b2, eps) = (0.9, 0.999, 1e-8);
-    let mut mu = Mat::<f64>::zeros(d, m);
-    let mut vu = Mat::<f64>::zeros(d, m);
-    let mut ma = vec![0.0; m];
-    let mut va = vec![0.0; m];
-    let net_of = |u: &Mat<f64>, a: &[f64]| ReluNet {
-        u: (0..m)
-            .map(|j| (0..d).map(|i| u[(i, j)]).collect())
-            .collect(),
-        alpha: a.to_vec(),
-    };
-    let mut best = (net_of(&u, &a), f64::INFINITY);
-    for it in 1..=t.iters {
-        let z = &xm * &u;
+    let du = d * m;
+    let mut theta = init_net_params(d, m, rng);
+    let mut adam = Adam::new(theta.len(), t.lr);
+    let mut best = (ReluNet::from_params(&theta, d, m), f64::INFINITY);
+    for _ in 0..t.iters {
+        let (u, a) = theta.split_at(du);
+        // z = X U (n x m, column-major).
+        let z = mm(xm.as_ref(), mr(u, d, m));
         let mut r = vec![0.0; n];
         for (k, rk) in r.iter_mut().enumerate() {
-            let yhat: f64 = (0..m).map(|j| z[(k, j)].max(0.0) * a[j]).sum();
+            let yhat: f64 = (0..m).map(|j| z[j * n + k].max(0.0) * a[j]).sum();
             *rk = yhat - data.y[k];
         }
-        let fit = 0.5 * r.iter().map(|v| v * v).sum::<f64>();
-        let reg = 0.5 * beta * (u.squared_norm_l2() + a.iter().map(|v| v * v).sum::<f64>());
-        if fit + reg < best.1 {
-            best = (net_of(&u, &a), fit + reg);
+        let f = 0.5 * r.iter().map(|v| v * v).sum::<f64>() + 0.5 * beta * sq(&theta);
+        if f < best.1 {
+            best = (ReluNet::from_params(&theta, d, m), f);
         }
-        let ga: Vec<f64> = (0..m)
-            .map(|j| (0..n).map(|k| r[k] * z[(k, j)].max(0.0)).sum::<f64>() + beta * a[j])
+        let gz: Vec<f64> = (0..n * m)
+            .map(|c| if z[c] > 0.0 { r[c % n] * a[c / n] } else { 0.0 })
             .collect();
-        let gz = Mat::from_fn(n, m, |k, j| if z[(k, j)] > 0.0 { r[k] * a[j] } else { 0.0 });
-        let gu = xm.transpose() * &gz;
-        let (c1, c2) = (
-            1.0 - f64::powi(b1, it as i32),
-            1.0 - f64::powi(b2, it as i32),
-        );
-        for j in 0..m {
-            for i in 0..d {
-                let g = gu[(i, j)] + beta * u[(i, j)];
-                mu[(i, j)] = b1 * mu[(i, j)] + (1.0 - b1) * g;
-                vu[(i, j)] = b2 * vu[(i, j)] + (1.0 - b2) * g * g;
-                u[(i, j)] -= t.lr * (mu[(i, j)] / c1) / ((vu[(i, j)] / c2).sqrt() + eps);
-            }
-            ma[j] = b1 * ma[j] + (1.0 - b1) * ga[j];
-            va[j] = b2 * va[j] + (1.0 - b2) * ga[j] * ga[j];
-            a[j] -= t.lr * (ma[j] / c1) / ((va[j] / c2).sqrt() + eps);
-        }
+        let mut g = mm(xm.transpose(), mr(&gz, n, m));
+        g.extend((0..m).map(|j| (0..n).map(|k| r[k] * z[j * n + k].max(0.0)).sum::<f64>()));
+        g.iter_mut().zip(&theta).for_each(|(gi, x)| *gi += beta * x);
+        adam.step(&mut theta, &g);
     }
-    let last = net_of(&u, &a);
+    let last = ReluNet::from_params(&theta, d, m);
     let f = last.objective(data, beta);
     if f < best.1 { (last, f) } else { best }
+}
+
+/// Parameters of a `width`-neuron network, neuron-major `[u_1, ..., u_m, alpha]`, drawn
+/// `N(0, 1/d)` and `N(0, 1/m)`.
+pub(crate) fn init_net_params(d: usize, m: usize, rng: &mut Rng) -> Vec<f64> {
+    let mut theta: Vec<f64> = (0..d * m)
+        .map(|_| normal(rng) / (d as f64).sqrt())
+        .collect();
+    theta.extend((0..m).map(|_| normal(rng) / (m as f64).sqrt()));
+    theta
+}
+
+/// Adam (Kingma & Ba; 0.9, 0.999, 1e-8) on a flat parameter vector: the optimizer of the
+/// non-convex baselines.
+pub(crate) struct Adam {
+    lr: f64,
+    m: Vec<f64>,
+    v: Vec<f64>,
+    t: i32,
+}
+
+impl Adam {
+    pub(crate) fn new(n: usize, lr: f64) -> Self {
+        Adam {
+            lr,
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            t: 0,
+        }
+    }
+
+    pub(crate) fn step(&mut self, x: &mut [f64], g: &[f64]) {
+        let (b1, b2, eps) = (0.9, 0.999, 1e-8);
+        self.t += 1;
+        let (c1, c2) = (1.0 - f64::powi(b1, self.t), 1.0 - f64::powi(b2, self.t));
+        for ((xi, gi), (mi, vi)) in x.iter_mut().zip(g).zip(self.m.iter_mut().zip(&mut self.v)) {
+            *mi = b1 * *mi + (1.0 - b1) * gi;
+            *vi = b2 * *vi + (1.0 - b2) * gi * gi;
+            *xi -= self.lr * (*mi / c1) / ((*vi / c2).sqrt() + eps);
+        }
+    }
 }
 
 /// Problem names for the CLI.

@@ -12,13 +12,14 @@
 //! program's loss term (the robust counterpart for fixed patterns; ℓ₁ norms of the bias
 //! coordinate are excluded because the bias input is not perturbed).
 
-use crate::convex_relu::{ReluData, ReluNet};
+use crate::convex_relu::{Adam, ReluData, ReluNet, init_net_params};
 use clarabel::algebra::CscMatrix;
 use clarabel::solver::{
     DefaultSettingsBuilder, DefaultSolver, IPSolver, SolverStatus, SupportedConeT,
 };
-use optlab_core::seed::{Rng, normal};
+use optlab_core::seed::Rng;
 use optlab_core::{Error, Result};
+use optlab_linalg::dot;
 
 /// A conic solution.
 #[derive(Debug, Clone)]
@@ -288,7 +289,7 @@ pub fn solve_robust_hinge_cp(
 fn input_grad(net: &ReluNet, x: &[f64]) -> Vec<f64> {
     let mut g = vec![0.0; x.len()];
     for (u, a) in net.u.iter().zip(&net.alpha) {
-        if x.iter().zip(u).map(|(p, q)| p * q).sum::<f64>() > 0.0 {
+        if dot(x, u) > 0.0 {
             g.iter_mut().zip(u).for_each(|(gi, ui)| *gi += a * ui);
         }
     }
@@ -332,16 +333,6 @@ pub fn accuracy(net: &ReluNet, x: &[f64], y: &[f64], d: usize) -> f64 {
         / y.len() as f64
 }
 
-/// Mean hinge loss of a network on rows `x`.
-pub fn hinge(net: &ReluNet, x: &[f64], y: &[f64], d: usize) -> f64 {
-    let f = net.predict(x, d);
-    f.iter()
-        .zip(y)
-        .map(|(a, b)| (1.0 - a * b).max(0.0))
-        .sum::<f64>()
-        / y.len() as f64
-}
-
 /// PGD adversarial training of the non-convex network (hinge loss summed over rows plus
 /// `β/2 Σ (‖u_j‖² + α_j²)`, full-batch Adam, a fresh PGD attack each iteration).
 #[allow(clippy::too_many_arguments)]
@@ -356,57 +347,36 @@ pub fn adversarial_train(
     rng: &mut Rng,
 ) -> ReluNet {
     let (n, d, m) = (data.n, data.d, width);
-    let mut u: Vec<Vec<f64>> = (0..m)
-        .map(|_| (0..d).map(|_| normal(rng) / (d as f64).sqrt()).collect())
-        .collect();
-    let mut a: Vec<f64> = (0..m).map(|_| normal(rng) / (m as f64).sqrt()).collect();
-    let (b1, b2, e8) = (0.9, 0.999, 1e-8);
-    let mut mu = vec![vec![0.0; d]; m];
-    let mut vu = vec![vec![0.0; d]; m];
-    let mut ma = vec![0.0; m];
-    let mut va = vec![0.0; m];
-    for it in 1..=iters {
-        let net = ReluNet {
-            u: u.clone(),
-            alpha: a.clone(),
-        };
-        let xa = pgd_attack(&net, data, eps, 7, perturbable);
-        let mut gu = vec![vec![0.0; d]; m];
-        let mut ga = vec![0.0; m];
+    let mut theta = init_net_params(d, m, rng);
+    let mut adam = Adam::new(theta.len(), lr);
+    for _ in 0..iters {
+        let xa = pgd_attack(
+            &ReluNet::from_params(&theta, d, m),
+            data,
+            eps,
+            7,
+            perturbable,
+        );
+        let (u, a) = theta.split_at(d * m);
+        let mut g = vec![0.0; theta.len()];
+        let (gu, ga) = g.split_at_mut(d * m);
         for k in 0..n {
             let x = &xa[k * d..(k + 1) * d];
-            let pre: Vec<f64> = u
-                .iter()
-                .map(|uj| x.iter().zip(uj).map(|(p, q)| p * q).sum())
-                .collect();
-            let f: f64 = pre.iter().zip(&a).map(|(z, aj)| z.max(0.0) * aj).sum();
+            let pre: Vec<f64> = u.chunks(d).map(|uj| dot(x, uj)).collect();
+            let f: f64 = pre.iter().zip(a).map(|(z, aj)| z.max(0.0) * aj).sum();
             if 1.0 - data.y[k] * f > 0.0 {
                 for j in 0..m {
                     if pre[j] > 0.0 {
                         ga[j] -= data.y[k] * pre[j];
-                        for (g, xi) in gu[j].iter_mut().zip(x) {
-                            *g -= data.y[k] * a[j] * xi;
+                        for (gi, xi) in gu[j * d..(j + 1) * d].iter_mut().zip(x) {
+                            *gi -= data.y[k] * a[j] * xi;
                         }
                     }
                 }
             }
         }
-        let (c1, c2) = (
-            1.0 - f64::powi(b1, it as i32),
-            1.0 - f64::powi(b2, it as i32),
-        );
-        for j in 0..m {
-            for i in 0..d {
-                let g = gu[j][i] + beta * u[j][i];
-                mu[j][i] = b1 * mu[j][i] + (1.0 - b1) * g;
-                vu[j][i] = b2 * vu[j][i] + (1.0 - b2) * g * g;
-                u[j][i] -= lr * (mu[j][i] / c1) / ((vu[j][i] / c2).sqrt() + e8);
-            }
-            let g = ga[j] + beta * a[j];
-            ma[j] = b1 * ma[j] + (1.0 - b1) * g;
-            va[j] = b2 * va[j] + (1.0 - b2) * g * g;
-            a[j] -= lr * (ma[j] / c1) / ((va[j] / c2).sqrt() + e8);
-        }
+        g.iter_mut().zip(&theta).for_each(|(gi, x)| *gi += beta * x);
+        adam.step(&mut theta, &g);
     }
-    ReluNet { u, alpha: a }
+    ReluNet::from_params(&theta, d, m)
 }

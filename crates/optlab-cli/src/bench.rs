@@ -128,7 +128,32 @@ impl Report {
     }
 }
 
-fn mean_sd(v: &[f64]) -> (f64, f64) {
+/// The median (the mean of the middle two for an even count; NaN when empty).
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+/// The rows of a peer's JSON that satisfy `keep`.
+pub(crate) fn peer_rows(
+    peer: &serde_json::Value,
+    keep: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<&serde_json::Value> {
+    peer["rows"]
+        .as_array()
+        .map(|a| a.iter().filter(|r| keep(r)).collect())
+        .unwrap_or_default()
+}
+
+pub(crate) fn mean_sd(v: &[f64]) -> (f64, f64) {
     let n = v.len().max(1) as f64;
     let m = v.iter().sum::<f64>() / n;
     let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);

@@ -3,7 +3,7 @@
 //! Sachs data; the reference Python NOTEARS / TOPO side by side when `bench/peers/dag_peers.py`
 //! has run on the datasets this section exports to `bench/out/dag/data/`.
 
-use crate::bench::{Report, read_peer};
+use crate::bench::{Report, mean_sd, median, peer_rows, read_peer};
 use anyhow::{Context, Result};
 use optlab_classic::dag::{
     DagReport, Notears, NotearsConfig, Topo, TopoConfig, TopoState, order_from_weights,
@@ -103,22 +103,13 @@ fn peer_row<'a>(
     dataset: &str,
     method: &str,
 ) -> Option<&'a serde_json::Value> {
-    peer?["rows"]
-        .as_array()?
-        .iter()
-        .find(|r| r["dataset"] == dataset && r["method"] == method)
+    peer_rows(peer?, |r| r["dataset"] == dataset && r["method"] == method)
+        .first()
+        .copied()
 }
 
 fn mean(v: &[f64]) -> f64 {
-    v.iter().sum::<f64>() / v.len().max(1) as f64
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    mean_sd(v).0
 }
 
 /// Per-dataset results of the three optlab variants (and the peers').

@@ -3,7 +3,7 @@
 //! box-constrained test functions, and directional attacks + cDSM on a trained digits
 //! classifier at equal network-call budgets.
 
-use crate::bench::{Report, read_peer};
+use crate::bench::{Report, median, peer_rows, read_peer};
 use anyhow::Result;
 use optlab_classic::dfo::{Cbo, CboConfig, Dsm, DsmConfig, DsmMode, Noise};
 use optlab_core::record::MemoryRecorder;
@@ -13,30 +13,6 @@ use optlab_problems::blackbox::functions::{Kind, TestFunction, protocol_start};
 use optlab_report::plot::{LinePlot, Series};
 use optlab_report::table::{MarkdownTable, fmt_num};
 use std::time::Instant;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    }
-}
-
-/// The rows of a peer's JSON that satisfy `keep`.
-fn peer_rows(
-    peer: &serde_json::Value,
-    keep: impl Fn(&serde_json::Value) -> bool,
-) -> Vec<&serde_json::Value> {
-    peer["rows"]
-        .as_array()
-        .map(|a| a.iter().filter(|r| keep(r)).collect())
-        .unwrap_or_default()
-}
 
 fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
     if v.is_empty() {

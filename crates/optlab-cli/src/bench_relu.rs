@@ -4,7 +4,7 @@
 //! the same width, the per-iteration cost as the number of patterns grows, and the exact 2-D
 //! case where every activation pattern is enumerated.
 
-use crate::bench::{Report, read_peer};
+use crate::bench::{Report, median, peer_rows, read_peer};
 use anyhow::{Context, Result};
 use optlab_classic::convex_relu::{
     AdmmState, ConvexReluAdmm, ConvexReluConfig, LinearSolver, NetTraining, ReluData,
@@ -87,10 +87,7 @@ fn time_to(curve: &[(f64, f64)], opt: f64, rel: f64) -> Option<f64> {
 }
 
 fn peer_obj(peer: Option<&serde_json::Value>, name: &str, solver: &str) -> Option<(f64, f64)> {
-    let row = peer?["rows"]
-        .as_array()?
-        .iter()
-        .find(|r| r["problem"] == name && r["solver"] == solver)?;
+    let row = *peer_rows(peer?, |r| r["problem"] == name && r["solver"] == solver).first()?;
     let build = row["build_s"].as_f64().unwrap_or(0.0);
     Some((row["objective"].as_f64()?, build + row["solve_s"].as_f64()?))
 }
@@ -268,8 +265,7 @@ pub fn convex_relu(r: &mut Report, full: bool, threads: usize) -> Result<()> {
                 admm.step(&mut st, &mut ctx)?;
                 per.push(t.elapsed().as_secs_f64());
             }
-            per.sort_by(f64::total_cmp);
-            let med = per[per.len() / 2];
+            let med = median(per);
             cost[k].push((patterns.len() as f64, med * 1e3));
             cells.push(format!("{} / {}", fmt_num(factor), fmt_num(med * 1e3)));
         }

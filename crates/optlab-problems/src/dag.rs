@@ -120,15 +120,7 @@ impl DagData {
     /// Centre and scale every column to unit population variance (removes "varsortability":
     /// raw SEM data have variances growing along the causal order).
     pub fn standardize(&mut self) {
-        self.center();
-        let mut v = vec![0.0; self.d];
-        for row in self.x.chunks(self.d) {
-            v.iter_mut().zip(row).for_each(|(a, b)| *a += b * b);
-        }
-        let s: Vec<f64> = v.iter().map(|a| (a / self.n as f64).sqrt()).collect();
-        for row in self.x.chunks_mut(self.d) {
-            row.iter_mut().zip(&s).for_each(|(a, b)| *a /= b);
-        }
+        crate::data::standardize_columns(&mut self.x, self.d);
     }
 
     /// The scaled Gram matrix `S = X^T X / n`, row-major `d x d`. Every linear-SEM score and

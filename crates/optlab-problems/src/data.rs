@@ -63,36 +63,42 @@ impl Dataset {
     /// Standardize each column to mean 0 and population standard deviation 1 (constant
     /// columns are centred only). Returns the means and standard deviations used.
     pub fn standardize(&mut self) -> (Vec<f64>, Vec<f64>) {
-        let (n, d) = (self.len(), self.n_features);
-        let mut mean = vec![0.0; d];
-        let mut sd = vec![0.0; d];
-        for i in 0..n {
-            for j in 0..d {
-                mean[j] += self.x[i * d + j];
-            }
-        }
-        mean.iter_mut().for_each(|m| *m /= n.max(1) as f64);
-        for i in 0..n {
-            for j in 0..d {
-                let c = self.x[i * d + j] - mean[j];
-                sd[j] += c * c;
-            }
-        }
-        sd.iter_mut()
-            .for_each(|s| *s = (*s / n.max(1) as f64).sqrt());
-        for i in 0..n {
-            for j in 0..d {
-                let s = if sd[j] > 0.0 { sd[j] } else { 1.0 };
-                self.x[i * d + j] = (self.x[i * d + j] - mean[j]) / s;
-            }
-        }
-        (mean, sd)
+        standardize_columns(&mut self.x, self.n_features)
     }
 
     /// Divide every feature by `s`.
     pub fn scale(&mut self, s: f64) {
         self.x.iter_mut().for_each(|v| *v /= s);
     }
+}
+
+/// Standardize the columns of row-major `x` (`d` columns) to mean 0 and population standard
+/// deviation 1 (constant columns are centred only). Returns the means and standard deviations.
+pub fn standardize_columns(x: &mut [f64], d: usize) -> (Vec<f64>, Vec<f64>) {
+    let n = x.len() / d.max(1);
+    let mut mean = vec![0.0; d];
+    let mut sd = vec![0.0; d];
+    for i in 0..n {
+        for j in 0..d {
+            mean[j] += x[i * d + j];
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n.max(1) as f64);
+    for i in 0..n {
+        for j in 0..d {
+            let c = x[i * d + j] - mean[j];
+            sd[j] += c * c;
+        }
+    }
+    sd.iter_mut()
+        .for_each(|s| *s = (*s / n.max(1) as f64).sqrt());
+    for i in 0..n {
+        for j in 0..d {
+            let s = if sd[j] > 0.0 { sd[j] } else { 1.0 };
+            x[i * d + j] = (x[i * d + j] - mean[j]) / s;
+        }
+    }
+    (mean, sd)
 }
 
 /// Parse a CSV with a header line, `n_features` numeric columns and a last integer `label`

@@ -7,6 +7,7 @@
 //! gradient `||P(g)||_inf <= pgtol` (1e-5), relative decrease `<= ftol` (factr 1e7 × eps).
 
 use optlab_core::{Error, Result};
+use optlab_linalg::dot;
 
 /// Options (defaults: scipy's L-BFGS-B).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -61,10 +62,6 @@ pub struct LbfgsResult {
     pub evals: usize,
     /// Why it stopped.
     pub stop: LbfgsStop,
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// Minimize `fg` (value, writing the gradient into its second argument) over `x >= 0` with

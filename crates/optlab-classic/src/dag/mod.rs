@@ -49,11 +49,18 @@ impl DagReport {
     }
 }
 
+/// `w` with every entry `|w_ij| < t` set to 0 (the papers' edge threshold).
+pub fn threshold(w: Vec<f64>, t: f64) -> Vec<f64> {
+    w.into_iter()
+        .map(|v| if v.abs() < t { 0.0 } else { v })
+        .collect()
+}
+
 /// Measure a thresholded output `w` (and its raw version) on a problem.
 pub fn evaluate(w: &[f64], raw: &[f64], problem: &DagProblem, score: &Score) -> Result<DagReport> {
     let d = problem.data.d;
     let b = support(w, f64::MIN_POSITIVE);
-    let ls = Score::new(ScoreKind::Ls, score.s.clone(), d).fit(w).0;
+    let ls = score.fit_as(ScoreKind::Ls, w).0;
     // The likelihood scores' log det is undefined for some cyclic W: report the fit term then.
     let value = |w: &[f64]| match score.value_grad(w) {
         Ok((f, _)) => f,

@@ -11,9 +11,10 @@
 use super::acyclic::h_exp;
 use super::lbfgs::{LbfgsOptions, minimize_nonneg};
 use super::score::{Score, ScoreKind};
-use super::{DagReport, evaluate};
+use super::{DagReport, evaluate, threshold};
+use optlab_core::config::{at_least_one, non_negative, positive};
 use optlab_core::driver::{Solver, StepReport, Termination};
-use optlab_core::{Error, MethodConfig, OracleCounts, Result, RunContext, Status};
+use optlab_core::{MethodConfig, OracleCounts, Result, RunContext, Status};
 use optlab_problems::dag::DagProblem;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -65,29 +66,14 @@ impl Default for NotearsConfig {
 
 impl MethodConfig for NotearsConfig {
     fn validate(&self) -> Result<()> {
-        let pos = |v: f64, f: &str| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(Error::config(f, format!("must be finite and > 0, got {v}")))
-            }
-        };
-        if !(self.lambda1.is_finite() && self.lambda1 >= 0.0) {
-            return Err(Error::config("lambda1", "must be finite and >= 0"));
-        }
-        pos(self.h_tol, "h_tol")?;
-        pos(self.rho_max, "rho_max")?;
-        pos(self.pgtol, "pgtol")?;
-        if !(self.ftol.is_finite() && self.ftol >= 0.0) {
-            return Err(Error::config("ftol", "must be finite and >= 0"));
-        }
-        if !(self.w_threshold.is_finite() && self.w_threshold >= 0.0) {
-            return Err(Error::config("w_threshold", "must be finite and >= 0"));
-        }
-        if self.max_iter == 0 || self.max_inner == 0 {
-            return Err(Error::config("max_iter", "iteration limits must be >= 1"));
-        }
-        Ok(())
+        non_negative("lambda1", self.lambda1)?;
+        positive("h_tol", self.h_tol)?;
+        positive("rho_max", self.rho_max)?;
+        positive("pgtol", self.pgtol)?;
+        non_negative("ftol", self.ftol)?;
+        non_negative("w_threshold", self.w_threshold)?;
+        at_least_one("max_iter", self.max_iter)?;
+        at_least_one("max_inner", self.max_inner as u64)
     }
 }
 
@@ -117,6 +103,12 @@ pub struct NotearsState {
     pub rho_maxed: bool,
 }
 
+/// `W = W+ - W-` from the split vector `[W+; W-]`.
+fn signed(w: &[f64]) -> Vec<f64> {
+    let (plus, minus) = w.split_at(w.len() / 2);
+    plus.iter().zip(minus).map(|(a, b)| a - b).collect()
+}
+
 /// The NOTEARS solver.
 pub struct Notears {
     cfg: NotearsConfig,
@@ -139,22 +131,12 @@ impl Notears {
 
     /// `W = W+ - W-` of a state (unthresholded).
     pub fn raw_weights(&self, s: &NotearsState) -> Vec<f64> {
-        let dd = self.problem.data.d.pow(2);
-        (0..dd).map(|k| s.w[k] - s.w[dd + k]).collect()
+        signed(&s.w)
     }
 
     /// The output: `W` with `|w| < w_threshold` set to 0.
     pub fn weights(&self, s: &NotearsState) -> Vec<f64> {
-        self.raw_weights(s)
-            .into_iter()
-            .map(|v| {
-                if v.abs() < self.cfg.w_threshold {
-                    0.0
-                } else {
-                    v
-                }
-            })
-            .collect()
+        threshold(self.raw_weights(s), self.cfg.w_threshold)
     }
 
     /// Score, accuracy and acyclicity of a state's output.
@@ -172,7 +154,7 @@ impl Notears {
         let dd = d * d;
         let lambda1 = self.cfg.lambda1;
         let fg = |w: &[f64], g: &mut [f64]| -> Result<f64> {
-            let wm: Vec<f64> = (0..dd).map(|k| w[k] - w[dd + k]).collect();
+            let wm = signed(w);
             let (loss, gl) = self.score.value_grad(&wm)?;
             let (h, gh) = h_exp(&wm, d)?;
             let c = rho * h + alpha;
@@ -249,9 +231,7 @@ impl Solver for Notears {
             let (w, evals, iters) = self.solve_inner(&s.w, s.rho, s.alpha)?;
             s.evals += evals;
             s.inner_iters += iters;
-            let dd = d * d;
-            let wm: Vec<f64> = (0..dd).map(|k| w[k] - w[dd + k]).collect();
-            let (h, _) = h_exp(&wm, d)?;
+            let (h, _) = h_exp(&signed(&w), d)?;
             new = Some((w, h));
             if h > 0.25 * s.h {
                 s.rho *= 10.0;

@@ -109,11 +109,16 @@ impl Score {
 
     /// The data-fit term (without `log det`) and its gradient.
     pub fn fit(&self, w: &[f64]) -> (f64, Vec<f64>) {
+        self.fit_as(self.kind, w)
+    }
+
+    /// The data-fit term of another score `kind` on the same data, and its gradient.
+    pub fn fit_as(&self, kind: ScoreKind, w: &[f64]) -> (f64, Vec<f64>) {
         let d = self.d;
         let (sa, r) = self.residuals(w);
-        let f = self.kind.of_variances(&r);
+        let f = kind.of_variances(&r);
         let mut g: Vec<f64> = sa.iter().map(|v| -v).collect();
-        match self.kind {
+        match kind {
             ScoreKind::Ls => {}
             ScoreKind::LikelihoodEv => {
                 let c = d as f64 / r.iter().sum::<f64>();

@@ -22,8 +22,9 @@
 use super::acyclic::path_matrix;
 use super::notears::{Notears, NotearsConfig};
 use super::score::{Score, ScoreKind};
-use super::{DagReport, evaluate};
-use optlab_core::driver::{Solver, StepReport, Termination};
+use super::{DagReport, evaluate, threshold};
+use optlab_core::config::{at_least_one, non_negative};
+use optlab_core::driver::{Driver, Solver, StepReport, Termination};
 use optlab_core::{Error, MethodConfig, OracleCounts, Result, RunContext, Status};
 use optlab_problems::dag::{DagProblem, topological_order};
 use rand::seq::SliceRandom;
@@ -102,22 +103,13 @@ impl Default for TopoConfig {
 
 impl MethodConfig for TopoConfig {
     fn validate(&self) -> Result<()> {
-        if !(self.tau.is_finite() && self.tau >= 0.0) {
-            return Err(Error::config("tau", "must be finite and >= 0"));
-        }
-        if !(self.w_threshold.is_finite() && self.w_threshold >= 0.0) {
-            return Err(Error::config("w_threshold", "must be finite and >= 0"));
-        }
-        if !(self.rel_improvement.is_finite() && self.rel_improvement >= 0.0) {
-            return Err(Error::config("rel_improvement", "must be finite and >= 0"));
-        }
+        non_negative("tau", self.tau)?;
+        non_negative("w_threshold", self.w_threshold)?;
+        non_negative("rel_improvement", self.rel_improvement)?;
         if self.size_small > 0 && self.size_large > 0 && self.size_small > self.size_large {
             return Err(Error::config("size_small", "must not exceed size_large"));
         }
-        if self.max_iter == 0 {
-            return Err(Error::config("max_iter", "must be >= 1"));
-        }
-        Ok(())
+        at_least_one("max_iter", self.max_iter)
     }
 }
 
@@ -302,6 +294,15 @@ pub struct Topo {
     factor: Option<OrderFactor>,
 }
 
+/// `pos[v]` = position of node `v` in `order`.
+fn positions(order: &[usize]) -> Vec<usize> {
+    let mut pos = vec![0; order.len()];
+    for (k, &v) in order.iter().enumerate() {
+        pos[v] = k;
+    }
+    pos
+}
+
 /// A topological order of the graph `|w| >= threshold`: edges are added by decreasing `|w|`
 /// and skipped when they would close a cycle (so a cyclic estimate loses its weakest cycle
 /// edges), then Kahn's algorithm (smallest index first).
@@ -390,12 +391,7 @@ impl Topo {
 
     /// The output: `W*(order)` with `|w| < w_threshold` set to 0.
     pub fn weights(&mut self, order: &[usize]) -> Result<Vec<f64>> {
-        let t = self.cfg.w_threshold;
-        Ok(self
-            .raw_weights(order)?
-            .into_iter()
-            .map(|v| if v.abs() < t { 0.0 } else { v })
-            .collect())
+        Ok(threshold(self.raw_weights(order)?, self.cfg.w_threshold))
     }
 
     /// Score, accuracy and acyclicity of a state's output.
@@ -416,21 +412,23 @@ impl Topo {
         pairs: &[(usize, usize)],
     ) -> Result<(Vec<f64>, u64)> {
         let d = self.problem.data.d;
-        let f = self.factor(order)?.clone();
-        let mut pos = vec![0; d];
-        for (k, &v) in order.iter().enumerate() {
-            pos[v] = k;
-        }
+        let kind = self.cfg.score;
+        self.factor(order)?;
+        let (Some(f), s) = (self.factor.as_ref(), &self.score.s) else {
+            return Err(Error::Other("factor missing".into()));
+        };
+        let pos = positions(order);
         let mut scratch = Vec::new();
+        let mut r = f.r.clone();
         let mut rows = 0;
         let mut out = Vec::with_capacity(pairs.len());
         for &(i, j) in pairs {
             let (p, q) = (pos[j], pos[i]);
-            let rs = f.swapped(&self.score.s, d, p, q, &mut scratch)?;
+            let rs = f.swapped(s, d, p, q, &mut scratch)?;
             rows += (q - p + 1) as u64;
-            let mut r = f.r.clone();
             r[p..=q].copy_from_slice(&rs);
-            out.push(self.loss_of(&r));
+            out.push(kind.of_variances(&r));
+            r[p..=q].copy_from_slice(&f.r[p..=q]);
         }
         Ok((out, rows))
     }
@@ -469,10 +467,7 @@ impl Topo {
             CandidateRule::Paper => Some(self.score.value_grad(&w)?.1),
             CandidateRule::Code => None,
         };
-        let mut pos = vec![0; d];
-        for (k, &v) in order.iter().enumerate() {
-            pos[v] = k;
-        }
+        let pos = positions(order);
         let mut pairs: Vec<(usize, usize, f64)> = Vec::new();
         for i in 0..d {
             for j in 0..d {
@@ -518,10 +513,7 @@ impl Topo {
         tol: f64,
     ) -> u64 {
         let d = order.len();
-        let mut pos = vec![0; d];
-        for (k, &v) in order.iter().enumerate() {
-            pos[v] = k;
-        }
+        let pos = positions(order);
         let mut good: Vec<(f64, usize)> = losses
             .iter()
             .enumerate()
@@ -579,13 +571,9 @@ impl Topo {
                     ..NotearsConfig::default()
                 };
                 let mut nt = Notears::new(cfg, self.problem.clone())?;
-                let mut st = nt.init(ctx)?;
-                for _ in 0..cfg.max_iter {
-                    nt.step(&mut st, ctx)?;
-                    if nt.converged(&st).is_some() {
-                        break;
-                    }
-                }
+                // A private context: NOTEARS' steps are not part of this run's record.
+                let mut inner = RunContext::new(ctx.seed()).with_threads(ctx.threads());
+                let (_, st) = Driver::new(cfg.termination()).run(&mut nt, &mut inner)?;
                 order_from_weights(&nt.weights(&st), d, cfg.w_threshold)
             }
         })
