@@ -1,5 +1,6 @@
 //! optlab's f64 methods on faer. Classic code never sees burn.
 
+pub mod bilevel;
 pub mod constrained;
 pub mod convex_relu;
 pub mod convex_relu_conic;
@@ -7,6 +8,8 @@ pub mod dag;
 pub mod dfo;
 pub mod newton;
 
+use bilevel::hypergrad::Scheme;
+use bilevel::{AidCgConfig, BoRepConfig, HypergradSolver, LvHba, LvHbaConfig, StocBioConfig};
 use constrained::{AdaSketch, AdaSketchConfig};
 use convex_relu::{ConvexReluAdmm, ConvexReluConfig};
 use dag::{Notears, NotearsConfig, Topo, TopoConfig};
@@ -14,6 +17,7 @@ use dfo::{Cbo, CboConfig, Dsm, DsmConfig};
 use newton::{Baseline, GdConfig, Grn, GrnConfig, NewtonLsConfig, SuperNewtonConfig};
 use optlab_core::registry::{from_table, to_table};
 use optlab_core::{Driver, MethodConfig, MethodInfo, Result, RunContext, RunSpec, Summary};
+use optlab_problems::bilevel as bilevel_problems;
 use optlab_problems::blackbox::BlackBox as _;
 use optlab_problems::blackbox::catalog as blackbox_catalog;
 use optlab_problems::blackbox::functions::protocol_start;
@@ -395,6 +399,141 @@ fn describe_newton_ls() -> String {
     commented(&NewtonLsConfig::default(), &notes)
 }
 
+fn run_hypergrad(scheme: Scheme, spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
+    let problem = bilevel_problems::build(&spec.problem)?;
+    let mut solver = HypergradSolver::new(scheme, problem)?;
+    Ok(Driver::new(scheme.termination()).run(&mut solver, ctx)?.0)
+}
+
+fn run_bo_rep(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
+    let cfg: BoRepConfig = from_table("config", &spec.config)?;
+    run_hypergrad(Scheme::BoRep(cfg), spec, ctx)
+}
+
+fn run_stocbio(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
+    let cfg: StocBioConfig = from_table("config", &spec.config)?;
+    run_hypergrad(Scheme::StocBio(cfg), spec, ctx)
+}
+
+fn run_aid_cg(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
+    let cfg: AidCgConfig = from_table("config", &spec.config)?;
+    run_hypergrad(Scheme::AidCg(cfg), spec, ctx)
+}
+
+fn run_lv_hba(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
+    let cfg: LvHbaConfig = from_table("config", &spec.config)?;
+    let mut solver = LvHba::new(cfg, bilevel_problems::build(&spec.problem)?)?;
+    Ok(Driver::new(cfg.termination()).run(&mut solver, ctx)?.0)
+}
+
+const HYPERGRAD_PROBLEMS: &[&str] = &["quad-cosh", "hyper-clean", "hyper-rep-rnn"];
+
+fn bilevel_describe<T: serde::Serialize>(cfg: &T, notes: &[(&str, &str)], problem: &str) -> String {
+    describe_with(
+        &toml::to_string(cfg).unwrap_or_default(),
+        notes,
+        bilevel_problems::ALL,
+        problem,
+    )
+}
+
+const BILEVEL_COMMON_NOTES: [(&str, &str); 6] = [
+    ("batch_upper", "upper-level mini-batch rows (0: all)"),
+    ("batch_lower", "lower-level mini-batch rows (0: all)"),
+    ("max_iter", "upper-level iterations"),
+    (
+        "max_oracle_calls",
+        "budget of oracle calls, all kinds (0: none)",
+    ),
+    (
+        "eval_every",
+        "exact objective and problem figures every k iterations",
+    ),
+    ("max_time_s", "wall-time limit in seconds (0: none)"),
+];
+
+fn describe_bo_rep() -> String {
+    let mut notes = vec![
+        ("eta", "upper step LENGTH (normalized momentum)"),
+        ("gamma", "lower-level SGD step"),
+        ("nu", "step of z <- z - nu (Hz - grad_y F)"),
+        ("beta", "momentum"),
+        ("period", "lower level refreshed every `period` iterations"),
+        ("lower_steps", "SGD steps per refresh"),
+        ("init_steps", "initialization refinement steps"),
+        (
+            "z_radius",
+            "projection radius of z (0: none, as the official code)",
+        ),
+        ("normalize", "false: unnormalized ablation x -= eta m"),
+    ];
+    notes.extend(BILEVEL_COMMON_NOTES);
+    bilevel_describe(
+        &BoRepConfig::default(),
+        &notes,
+        "name = \"quad-cosh\"   # hypergradient methods: quad-cosh, hyper-clean, hyper-rep-rnn",
+    )
+}
+
+fn describe_stocbio() -> String {
+    let mut notes = vec![
+        ("alpha", "upper SGD step"),
+        ("gamma", "lower-level SGD step"),
+        ("lower_steps", "lower-level SGD steps every iteration"),
+        ("neumann_steps", "Neumann terms Q (Hessian-vector products)"),
+        ("neumann_eta", "Neumann step, < 1/L of the lower level"),
+    ];
+    notes.extend(BILEVEL_COMMON_NOTES);
+    bilevel_describe(&StocBioConfig::default(), &notes, "name = \"quad-cosh\"")
+}
+
+fn describe_aid_cg() -> String {
+    let mut notes = vec![
+        ("alpha", "upper GD step"),
+        ("gamma", "lower-level GD step"),
+        (
+            "lower_steps",
+            "lower-level GD steps every iteration (warm start)",
+        ),
+        ("cg_steps", "conjugate-gradient iterations (warm start)"),
+    ];
+    notes.extend(BILEVEL_COMMON_NOTES);
+    bilevel_describe(&AidCgConfig::default(), &notes, "name = \"quad-cosh\"")
+}
+
+fn describe_lv_hba() -> String {
+    let notes = [
+        ("alpha", "step of the (x, y) update"),
+        ("beta", "step of the z update"),
+        ("eta", "inner descent-ascent step on (theta, lambda)"),
+        ("gamma1", "proximal parameter (divisor of theta - y)"),
+        ("gamma2", "proximal parameter (divisor of lambda - z)"),
+        (
+            "r",
+            "multiplier bound: [0, r] (inequalities), [-r, r] (equalities)",
+        ),
+        (
+            "c0",
+            "penalty c_k = c0 (k+1)^p; the upper objective is divided by c_k",
+        ),
+        ("p", "exponent, (0, 1/2]"),
+        ("lambda0", "initial multipliers"),
+        ("z0", "initial z (toy script: -1, SVM script: 1)"),
+        (
+            "variant",
+            "paper | svm-script (x and z frozen, lambda unprojected)",
+        ),
+        ("max_iter", "iterations"),
+        ("eval_every", "problem figures every k iterations"),
+        ("max_time_s", "wall-time limit in seconds (0: none)"),
+    ];
+    bilevel_describe(
+        &LvHbaConfig::default(),
+        &notes,
+        "name = \"lvhba-toy\"\nn = 100   # the official setting (does not converge; n = 10, c0 = 1 does)",
+    )
+}
+
 /// The classic methods for the CLI registry.
 pub fn methods() -> Vec<MethodInfo> {
     vec![
@@ -477,6 +616,46 @@ pub fn methods() -> Vec<MethodInfo> {
             default_config: || to_table(&ConvexReluConfig::default()),
             default_problem: convex_relu::default_problem,
             run: run_convex_relu,
+        },
+        MethodInfo {
+            name: "bo-rep",
+            summary: "BO-REP: bilevel optimization under unbounded smoothness (normalized momentum, periodic lower-level refresh, z-variable hypergradient)",
+            reference: "Hao, Gong, Liu, Bilevel Optimization under Unbounded Smoothness: A New Algorithm and Convergence Analysis, ICLR 2024",
+            problems: HYPERGRAD_PROBLEMS,
+            describe: describe_bo_rep,
+            default_config: || to_table(&BoRepConfig::default()),
+            default_problem: bilevel_problems::default_table,
+            run: run_bo_rep,
+        },
+        MethodInfo {
+            name: "stocbio",
+            summary: "StocBiO-style stochastic bilevel baseline: lower-level SGD every step, Neumann-series hypergradient",
+            reference: "Ji, Yang, Liang, Bilevel Optimization: Convergence Analysis and Enhanced Design, ICML 2021",
+            problems: HYPERGRAD_PROBLEMS,
+            describe: describe_stocbio,
+            default_config: || to_table(&StocBioConfig::default()),
+            default_problem: bilevel_problems::default_table,
+            run: run_stocbio,
+        },
+        MethodInfo {
+            name: "aid-cg",
+            summary: "Approximate implicit differentiation with conjugate gradients (deterministic bilevel baseline)",
+            reference: "Pedregosa, Hyperparameter optimization with approximate gradient, ICML 2016; Grazzi et al., On the Iteration Complexity of Hypergradient Computation, ICML 2020",
+            problems: HYPERGRAD_PROBLEMS,
+            describe: describe_aid_cg,
+            default_config: || to_table(&AidCgConfig::default()),
+            default_problem: bilevel_problems::default_table,
+            run: run_aid_cg,
+        },
+        MethodInfo {
+            name: "lv-hba",
+            summary: "LV-HBA: single-loop Hessian-free bilevel method for lower-level constraints (proximal Lagrangian value function)",
+            reference: "Yao, Yu, Zeng, Zhang, Constrained Bi-Level Optimization: Proximal Lagrangian Value Function Approach and Hessian-free Algorithm, ICLR 2024",
+            problems: bilevel_problems::ALL,
+            describe: describe_lv_hba,
+            default_config: || to_table(&LvHbaConfig::default()),
+            default_problem: bilevel_problems::default_table,
+            run: run_lv_hba,
         },
         MethodInfo {
             name: "cbo",

@@ -583,6 +583,7 @@ pub fn cmd_bench(
         "dfo",
         "dag",
         "convex-relu",
+        "bilevel",
     ];
     if let Some(o) = only
         && !known.contains(&o)
@@ -629,6 +630,9 @@ pub fn cmd_bench(
     }
     if want("convex-relu") {
         crate::bench_relu::convex_relu(&mut r, full, threads)?;
+    }
+    if want("bilevel") {
+        crate::bench_bilevel::bilevel(&mut r, full, threads, seeds)?;
     }
     if want("lion") {
         lion(&mut r, full, threads, seeds)?;

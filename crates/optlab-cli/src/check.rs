@@ -36,6 +36,22 @@ fn small(info: &MethodInfo, problem: &str) -> Result<RunSpec> {
         "notears" if problem == "sem" => &["problem.d=6", "problem.n=200"],
         "topo" if problem == "sem" => &["problem.d=12"],
         "convex-relu-admm" => &["max_iters=60", "patterns=12"],
+        "bo-rep" | "stocbio" | "aid-cg" if problem == "hyper-rep-rnn" => &[
+            "max_iter=12",
+            "eval_every=4",
+            "batch_lower=32",
+            "batch_upper=32",
+            "problem.hidden=8",
+        ],
+        "bo-rep" | "stocbio" => &[
+            "max_iter=30",
+            "eval_every=10",
+            "batch_lower=32",
+            "batch_upper=32",
+        ],
+        "aid-cg" => &["max_iter=30", "eval_every=10"],
+        "lv-hba" if problem == "svm-ho" => &["max_iter=20", "eta=0.0005", "alpha=0.0002"],
+        "lv-hba" => &["max_iter=200", "eval_every=50"],
         _ => &[],
     };
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
@@ -174,9 +190,45 @@ fn kkt_battery(t: &mut Tally) {
     }
 }
 
+/// Finite-difference checks of every oracle of the method's bilevel problems at a perturbed
+/// start.
+fn bilevel_derivatives(info: &MethodInfo, t: &mut Tally) {
+    use optlab_problems::bilevel::{build, check_derivatives, default_table};
+    for problem in info.problems {
+        let check = || -> Result<String, String> {
+            let p = default_table(problem)
+                .and_then(|tb| build(&tb))
+                .map_err(|e| e.to_string())?;
+            let (x, y) = p.start();
+            let y: Vec<f64> = y
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v + 0.05 * (i as f64).sin())
+                .collect();
+            let errs = check_derivatives(p.as_ref(), &x, &y, 1e-5, 7).map_err(|e| e.to_string())?;
+            let worst = errs.values().cloned().fold(0.0, f64::max);
+            if worst < 1e-5 {
+                Ok(format!(
+                    "{} oracles, worst relative error {worst:.1e}",
+                    errs.len()
+                ))
+            } else {
+                Err(format!("{errs:?}"))
+            }
+        };
+        t.check(
+            &format!("{problem}: derivatives vs finite differences"),
+            check(),
+        );
+    }
+}
+
 fn method_specific(info: &MethodInfo, t: &mut Tally) {
     if info.name == "adasketch-newton" {
         kkt_battery(t);
+    }
+    if matches!(info.name, "bo-rep" | "stocbio" | "aid-cg" | "lv-hba") {
+        bilevel_derivatives(info, t);
     }
     if info.name == "lion" {
         // dl-optimizers.md §1.7 (verified with optax 0.2.8).

@@ -5,6 +5,7 @@
 //! 130 cancelled.
 
 mod bench;
+mod bench_bilevel;
 mod bench_constrained;
 mod bench_dag;
 mod bench_dfo;

@@ -474,3 +474,86 @@ fn constrained_runs_report_kkt_and_honest_statuses() {
     let s = summary(&only_run_dir(root.path()));
     assert_eq!(s["status"]["kind"], "singular", "{s}");
 }
+
+#[test]
+fn bilevel_runs_report_their_figures_and_refuse_mismatches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = optlab()
+        .current_dir(tmp.path())
+        .args([
+            "run",
+            "lv-hba",
+            "--set",
+            "problem.n=10",
+            "--set",
+            "c0=1",
+            "--json",
+        ])
+        .assert()
+        .code(3)
+        .get_output()
+        .stdout
+        .clone();
+    let s: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(s["status"]["kind"], "max_iterations", "{s}");
+    assert!(s["extra"]["rel_error"].as_f64().unwrap() < 0.05, "{s}");
+    let out = optlab()
+        .current_dir(tmp.path())
+        .args([
+            "run",
+            "bo-rep",
+            "--problem",
+            "hyper-clean",
+            "--set",
+            "batch_lower=64",
+            "--set",
+            "batch_upper=64",
+            "--set",
+            "max_oracle_calls=3000",
+            "--set",
+            "max_iter=100000",
+            "--set",
+            "eval_every=50",
+            "--json",
+        ])
+        .assert()
+        .code(3)
+        .get_output()
+        .stdout
+        .clone();
+    let s: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(s["status"]["kind"], "max_evaluations", "{s}");
+    assert!(s["extra"]["test_acc"].as_f64().unwrap() > 0.7, "{s}");
+    assert!(s["counts"]["hvp"].as_u64().unwrap() > 0, "{s}");
+    for (args, needle) in [
+        (
+            vec!["run", "bo-rep", "--problem", "lvhba-toy"],
+            "cannot run on problem `lvhba-toy`",
+        ),
+        (vec!["run", "lv-hba", "--set", "p=0.9"], "`p`"),
+        (
+            vec![
+                "run",
+                "lv-hba",
+                "--problem",
+                "svm-ho",
+                "--set",
+                "problem.c_min=2.0",
+                "--set",
+                "problem.c_max=1.0",
+            ],
+            "empty",
+        ),
+    ] {
+        let out = optlab()
+            .current_dir(tmp.path())
+            .args(&args)
+            .assert()
+            .failure()
+            .get_output()
+            .stderr
+            .clone();
+        let err = String::from_utf8(out).unwrap();
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}

@@ -1,5 +1,6 @@
 //! Test problems with known answers, embedded datasets, loaders and derivative checkers.
 
+pub mod bilevel;
 pub mod blackbox;
 pub mod catalog;
 pub mod check;
