@@ -465,7 +465,7 @@ fn hyper(
             ),
         };
     let bo_extra = ["nu=0.5"];
-    let eval_every = if task == HyperTask::Clean { 100 } else { 50 };
+    let eval_every = if task == HyperTask::Clean { 25 } else { 10 };
     let common = sets(&[
         "batch_lower=64",
         "batch_upper=64",
