@@ -480,7 +480,10 @@ fn describe_stocbio() -> String {
         ("alpha", "upper SGD step"),
         ("gamma", "lower-level SGD step"),
         ("lower_steps", "lower-level SGD steps every iteration"),
-        ("neumann_steps", "Neumann terms Q (Hessian-vector products)"),
+        (
+            "neumann_steps",
+            "Neumann terms Q (Q - 1 Hessian-vector products)",
+        ),
         ("neumann_eta", "Neumann step, < 1/L of the lower level"),
     ];
     notes.extend(BILEVEL_COMMON_NOTES);

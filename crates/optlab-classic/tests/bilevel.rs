@@ -668,6 +668,29 @@ fn bad_input_gets_clear_errors() {
     .err()
     .unwrap();
     assert!(err.to_string().contains("`p`"), "{err}");
+    // The script variant freezes x after a joint projection: refused when C is not a
+    // product set.
+    let err = LvHba::new(
+        LvHbaConfig {
+            variant: LvHbaVariant::SvmScript,
+            ..Default::default()
+        },
+        Box::new(Llc::new(&LlcSpec::default()).unwrap()),
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("product set"), "{err}");
+    // Mini-batch rows outside the data or empty.
+    let c = small_clean();
+    let (x, y) = c.start();
+    for rows in [vec![0, 999], vec![]] {
+        let s = Sample::Draw {
+            rows: Some(rows),
+            seed: 0,
+        };
+        assert!(c.lower(&x, &y, &s).is_err());
+        assert!(c.lower_hvp_yy(&x, &y, &y, &s).is_err());
+    }
     let mut t = default_table("quad-cosh").unwrap();
     t.insert("l".into(), toml::Value::Float(0.5));
     assert!(build(&t).err().unwrap().to_string().contains("problem.l"));

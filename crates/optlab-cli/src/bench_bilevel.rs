@@ -399,7 +399,7 @@ fn quad_cosh(
     let mut series = Vec::new();
     for (set, best) in [
         (&bo_rep, bo_best),
-        (&unnorm, bo_best),
+        (&unnorm, un_best),
         (&stoc, st_best),
         (&aid, aid_best),
     ] {
@@ -686,7 +686,7 @@ fn svm(
             for k in -6..=6 {
                 let c = k as f64;
                 let y = p.solve_lower(&vec![c; p.dim_x()])?;
-                let (va, te) = (p.val_accuracy(&y), p.test_accuracy(&y));
+                let (va, te) = (p.val_accuracy(&y)?, p.test_accuracy(&y)?);
                 if best.is_none_or(|b| va > b.0) {
                     best = Some((va, te, c));
                 }

@@ -111,7 +111,7 @@ pub struct StocBioConfig {
     pub gamma: f64,
     /// Lower-level SGD steps per iteration `N`.
     pub lower_steps: u64,
-    /// Neumann-series terms `Q` (Hessian-vector products per iteration).
+    /// Neumann-series terms `Q` (`Q - 1` Hessian-vector products per iteration).
     pub neumann_steps: u64,
     /// Neumann step `eta_n` (needs `eta_n L < 1`).
     pub neumann_eta: f64,
@@ -273,7 +273,8 @@ pub struct HypergradState {
     pub x: Vec<f64>,
     /// Lower-level variable.
     pub y: Vec<f64>,
-    /// Linear-system variable (`z` of BO-REP, the CG solution of AID; unused by StocBiO).
+    /// Linear-system variable (`z` of BO-REP, the CG solution of AID, the last Neumann
+    /// vector of StocBiO).
     pub z: Vec<f64>,
     /// Momentum (BO-REP).
     pub m: Vec<f64>,

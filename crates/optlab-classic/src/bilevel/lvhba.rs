@@ -150,6 +150,15 @@ impl LvHba {
     /// LV-HBA on a problem.
     pub fn new(cfg: LvHbaConfig, problem: Box<dyn Bilevel>) -> Result<Self> {
         cfg.validate()?;
+        if cfg.variant == LvHbaVariant::SvmScript && problem.constraints_depend_on_x() {
+            return Err(Error::Mismatch {
+                method: "lv-hba (variant = \"svm-script\")".into(),
+                problem: problem.name(),
+                reason: "the script's frozen x needs constraints in y only (a product set C); \
+                         this problem's constraints couple x and y"
+                    .into(),
+            });
+        }
         Ok(LvHba { cfg, problem })
     }
 
@@ -195,6 +204,14 @@ impl LvHba {
     ) -> Result<(Vec<f64>, Vec<f64>)> {
         let c = self.cfg;
         let p = self.problem.as_ref();
+        check_dims(p, x, y)?;
+        if z.len() != p.n_constraints() {
+            return Err(Error::Other(format!(
+                "z has length {}, the problem has {} constraints",
+                z.len(),
+                p.n_constraints()
+            )));
+        }
         let (mut theta, mut lam) = (y.to_vec(), z.to_vec());
         for _ in 0..iters {
             let (_, _, fy) = p.lower(x, &theta, &Sample::Exact)?;
@@ -285,12 +302,19 @@ impl Solver for LvHba {
         let mut calls = OracleCounts::default();
         calls.add("projection", 1);
         let upper = self.problem.upper(&x, &y, &Sample::Exact)?.0;
+        // λ0 and z0 start inside Λ and Z (the script variant leaves λ unprojected).
+        let mut lam = vec![self.cfg.lambda0; p];
+        let mut z = vec![self.cfg.z0; p];
+        self.clip_multipliers(&mut z);
+        if self.cfg.variant == LvHbaVariant::Paper {
+            self.clip_multipliers(&mut lam);
+        }
         Ok(LvHbaState {
             theta: y.clone(),
             x,
             y,
-            lam: vec![self.cfg.lambda0; p],
-            z: vec![self.cfg.z0; p],
+            lam,
+            z,
             k: 0,
             calls,
             upper,
@@ -311,7 +335,7 @@ impl Solver for LvHba {
         let g_theta = p.constraints(&s.x, &s.theta)?;
         let (_, jy_lam) = p.constraint_vjp(&s.x, &s.theta, &s.lam)?;
         s.calls.add("lower_grad", 1);
-        s.calls.add("constraint", 1);
+        s.calls.add("constraint", 2);
         for i in 0..s.theta.len() {
             s.theta[i] -= c.eta * (fy_theta[i] + jy_lam[i] + (s.theta[i] - s.y[i]) / c.gamma1);
         }

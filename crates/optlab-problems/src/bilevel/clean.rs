@@ -68,8 +68,6 @@ fn sigmoid(t: f64) -> f64 {
 impl HyperClean {
     /// Split digits (pixels scaled to [0, 1]) and corrupt the training labels.
     pub fn new(spec: &CleanSpec) -> Result<Self> {
-        in_unit_interval("problem.corrupt", spec.corrupt)?;
-        positive("problem.mu", spec.mu)?;
         let mut data = digits()?;
         data.scale(16.0);
         Self::from_dataset(data, spec)
@@ -77,6 +75,8 @@ impl HyperClean {
 
     /// The problem on any labelled data set (features used as given).
     pub fn from_dataset(data: Dataset, spec: &CleanSpec) -> Result<Self> {
+        in_unit_interval("problem.corrupt", spec.corrupt)?;
+        positive("problem.mu", spec.mu)?;
         if spec.n_train == 0 || spec.n_val == 0 || spec.n_train + spec.n_val >= data.len() {
             return Err(Error::config(
                 "problem.n_train",
@@ -159,7 +159,7 @@ impl Bilevel for HyperClean {
 
     fn upper(&self, x: &[f64], y: &[f64], s: &Sample) -> Result<ValueGrad> {
         check_dims(self, x, y)?;
-        let rows = s.rows(self.val.len());
+        let rows = s.rows(self.val.len())?;
         let scale = 1.0 / rows.len() as f64;
         let (mut val, mut gy) = (0.0, vec![0.0; self.dim_w()]);
         for &i in &rows {
@@ -173,7 +173,7 @@ impl Bilevel for HyperClean {
 
     fn lower(&self, x: &[f64], y: &[f64], s: &Sample) -> Result<ValueGrad> {
         check_dims(self, x, y)?;
-        let rows = s.rows(self.train.len());
+        let rows = s.rows(self.train.len())?;
         let scale = 1.0 / rows.len() as f64;
         let mut gx = vec![0.0; x.len()];
         let mut gy: Vec<f64> = y.iter().map(|w| self.mu * w).collect();
@@ -192,7 +192,7 @@ impl Bilevel for HyperClean {
     fn lower_hvp_yy(&self, x: &[f64], y: &[f64], v: &[f64], s: &Sample) -> Result<Vec<f64>> {
         check_dims(self, x, y)?;
         expect_len("direction v", v, self.dim_w())?;
-        let rows = s.rows(self.train.len());
+        let rows = s.rows(self.train.len())?;
         let scale = 1.0 / rows.len() as f64;
         let mut out: Vec<f64> = v.iter().map(|a| self.mu * a).collect();
         for &i in &rows {
@@ -207,7 +207,7 @@ impl Bilevel for HyperClean {
     fn lower_jvp_xy(&self, x: &[f64], y: &[f64], v: &[f64], s: &Sample) -> Result<Vec<f64>> {
         check_dims(self, x, y)?;
         expect_len("direction v", v, self.dim_w())?;
-        let rows = s.rows(self.train.len());
+        let rows = s.rows(self.train.len())?;
         let scale = 1.0 / rows.len() as f64;
         let mut out = vec![0.0; x.len()];
         for &i in &rows {

@@ -37,13 +37,24 @@ pub enum Sample {
 }
 
 impl Sample {
-    /// The rows of a data set with `n` rows this sample covers, and the weight `1 / len`.
-    pub fn rows(&self, n: usize) -> Vec<usize> {
+    /// The rows of a data set with `n` rows this sample covers (all of them unless the sample
+    /// names some). An empty list or an index `>= n` is an error.
+    pub fn rows(&self, n: usize) -> Result<Vec<usize>> {
         match self {
             Sample::Draw {
                 rows: Some(rows), ..
-            } => rows.clone(),
-            _ => (0..n).collect(),
+            } => {
+                if rows.is_empty() {
+                    return Err(Error::Other("a mini-batch sample has no rows".into()));
+                }
+                if let Some(bad) = rows.iter().find(|&&i| i >= n) {
+                    return Err(Error::Other(format!(
+                        "a mini-batch sample names row {bad}, the level has {n} rows"
+                    )));
+                }
+                Ok(rows.clone())
+            }
+            _ => Ok((0..n).collect()),
         }
     }
 
@@ -118,6 +129,11 @@ pub trait Bilevel: Send + Sync {
     /// Inequality or equality constraints.
     fn constraint_kind(&self) -> ConstraintKind {
         ConstraintKind::Inequality
+    }
+    /// Whether the constraints involve `x` (then `C` is not a product of an `x`-set and a
+    /// `y`-set). Problems whose constraints are in `y` only override this with `false`.
+    fn constraints_depend_on_x(&self) -> bool {
+        true
     }
     /// `g(x, y)` (length `p`).
     fn constraints(&self, _x: &[f64], _y: &[f64]) -> Result<Vec<f64>> {
@@ -201,8 +217,8 @@ pub fn check_derivatives(
         out.insert(format!("{level}_y"), rel(fdy, dotp(&gy, &dy)));
     }
     // Second-order products against differences of the exact gradients.
-    let (_, _, gyp) = p.lower(x, &shift(y, &dy, h), &s)?;
-    let (_, _, gym) = p.lower(x, &shift(y, &dy, -h), &s)?;
+    let (_, gxp, gyp) = p.lower(x, &shift(y, &dy, h), &s)?;
+    let (_, gxm, gym) = p.lower(x, &shift(y, &dy, -h), &s)?;
     let fd_h: Vec<f64> = gyp
         .iter()
         .zip(&gym)
@@ -210,8 +226,6 @@ pub fn check_derivatives(
         .collect();
     let hv = p.lower_hvp_yy(x, y, &dy, &s)?;
     out.insert("hvp_yy".into(), vec_rel(&fd_h, &hv));
-    let (_, gxp, _) = p.lower(x, &shift(y, &dy, h), &s)?;
-    let (_, gxm, _) = p.lower(x, &shift(y, &dy, -h), &s)?;
     let fd_j: Vec<f64> = gxp
         .iter()
         .zip(&gxm)

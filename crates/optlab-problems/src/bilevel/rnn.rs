@@ -80,6 +80,12 @@ impl HyperRep {
     /// The problem on digits.
     pub fn new(spec: &RnnSpec) -> Result<Self> {
         at_least_one("problem.hidden", spec.hidden as u64)?;
+        if spec.hidden > 4096 {
+            return Err(Error::config(
+                "problem.hidden",
+                format!("must be <= 4096, got {}", spec.hidden),
+            ));
+        }
         positive("problem.mu", spec.mu)?;
         let mut data = digits()?;
         data.scale(16.0);
@@ -248,12 +254,12 @@ impl Bilevel for HyperRep {
 
     fn upper(&self, x: &[f64], y: &[f64], s: &Sample) -> Result<ValueGrad> {
         check_dims(self, x, y)?;
-        Ok(self.ce_grad(x, y, &self.val, &s.rows(self.val.len())))
+        Ok(self.ce_grad(x, y, &self.val, &s.rows(self.val.len())?))
     }
 
     fn lower(&self, x: &[f64], y: &[f64], s: &Sample) -> Result<ValueGrad> {
         check_dims(self, x, y)?;
-        let (val, gx, mut gy) = self.ce_grad(x, y, &self.train, &s.rows(self.train.len()));
+        let (val, gx, mut gy) = self.ce_grad(x, y, &self.train, &s.rows(self.train.len())?);
         gy.iter_mut().zip(y).for_each(|(g, w)| *g += self.mu * w);
         let reg = 0.5 * self.mu * y.iter().map(|w| w * w).sum::<f64>();
         Ok((val + reg, gx, gy))
@@ -264,7 +270,7 @@ impl Bilevel for HyperRep {
         expect_len("direction v", v, self.dim_head())?;
         let p = self.params(x);
         let h = self.hidden;
-        let rows = s.rows(self.train.len());
+        let rows = s.rows(self.train.len())?;
         let scale = 1.0 / rows.len() as f64;
         let mut out: Vec<f64> = v.iter().map(|a| self.mu * a).collect();
         for &i in &rows {
@@ -281,7 +287,7 @@ impl Bilevel for HyperRep {
         expect_len("direction v", v, self.dim_head())?;
         let p = self.params(x);
         let h = self.hidden;
-        let rows = s.rows(self.train.len());
+        let rows = s.rows(self.train.len())?;
         let scale = 1.0 / rows.len() as f64;
         let mut out = vec![0.0; x.len()];
         for &i in &rows {

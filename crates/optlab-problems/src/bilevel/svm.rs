@@ -8,8 +8,9 @@
 //! (slope 0.01; a smoothed 0-1 loss), exactly as the official script.
 //!
 //! The joint set `C` leaves `c` free (or in the box `[c_min, c_max]`) and constrains
-//! `(w, b, ξ)` to the polyhedron above; its Euclidean projection is a QP solved in-process by
-//! Clarabel to 1e-10 (the official script uses ECOS at 2e-3, a hidden source of error).
+//! `(w, b, ξ)` to the polyhedron above; its Euclidean projection is computed exactly by
+//! [`SvmHo::project_feasible`] (the official script uses ECOS at 2e-3, a hidden source of
+//! error). Clarabel solves the exact lower-level QP of the fixed-C baseline.
 
 use super::{Bilevel, Sample, ValueGrad, check_dims, expect_len};
 use crate::data::parse_libsvm;
@@ -60,7 +61,8 @@ pub struct SvmSpec {
     pub c0_low: f64,
     /// See `c0_low`.
     pub c0_high: f64,
-    /// Seed of the shuffle (the script: `np.random.seed(seed)`, seeds 1..39) and of `c0`.
+    /// Seed of the shuffle and of `c0` (optlab's own stream: the script's numpy split of the
+    /// same seed is not reproduced; the script uses seeds 1..39).
     pub seed: u64,
 }
 
@@ -251,6 +253,12 @@ impl SvmHo {
                 ),
             ));
         }
+        if !(spec.c0_high - spec.c0_low).is_finite() {
+            return Err(Error::config(
+                "problem.c0_high",
+                "c0_high - c0_low must be finite",
+            ));
+        }
         if spec.c0_low > spec.c0_high {
             return Err(Error::config(
                 "problem.c0_low",
@@ -412,15 +420,17 @@ impl SvmHo {
     }
 
     /// Test accuracy of `(w, b)` (the first `d + 1` entries of `y`).
-    pub fn test_accuracy(&self, y: &[f64]) -> f64 {
+    pub fn test_accuracy(&self, y: &[f64]) -> Result<f64> {
+        expect_len("lower-level variable y", y, self.dim_y())?;
         let d = self.d();
-        self.test.accuracy(&y[..d], y[d])
+        Ok(self.test.accuracy(&y[..d], y[d]))
     }
 
     /// Validation accuracy of `(w, b)`.
-    pub fn val_accuracy(&self, y: &[f64]) -> f64 {
+    pub fn val_accuracy(&self, y: &[f64]) -> Result<f64> {
+        expect_len("lower-level variable y", y, self.dim_y())?;
         let d = self.d();
-        self.val.accuracy(&y[..d], y[d])
+        Ok(self.val.accuracy(&y[..d], y[d]))
     }
 }
 
@@ -515,6 +525,9 @@ impl Bilevel for SvmHo {
     fn n_constraints(&self) -> usize {
         self.train.len()
     }
+    fn constraints_depend_on_x(&self) -> bool {
+        false
+    }
     fn constraints(&self, x: &[f64], y: &[f64]) -> Result<Vec<f64>> {
         check_dims(self, x, y)?;
         let d = self.d();
@@ -537,7 +550,7 @@ impl Bilevel for SvmHo {
         }
         Ok((vec![0.0; x.len()], gy))
     }
-    /// `c` is clipped to its box; `(w, b, ξ)` is projected exactly (see [`SvmHo::project_y`]).
+    /// `c` is clipped to its box; `(w, b, ξ)` is projected exactly (see [`SvmHo::project_feasible`]).
     fn project_joint(&self, x: &mut [f64], y: &mut [f64]) -> Result<()> {
         check_dims(self, x, y)?;
         x.iter_mut()
@@ -548,8 +561,8 @@ impl Bilevel for SvmHo {
     fn evaluate(&self, x: &[f64], y: &[f64]) -> Result<BTreeMap<String, f64>> {
         check_dims(self, x, y)?;
         let mut m = BTreeMap::new();
-        m.insert("val_acc".into(), self.val_accuracy(y));
-        m.insert("test_acc".into(), self.test_accuracy(y));
+        m.insert("val_acc".into(), self.val_accuracy(y)?);
+        m.insert("test_acc".into(), self.test_accuracy(y)?);
         m.insert(
             "mean_c".into(),
             x.iter().sum::<f64>() / x.len().max(1) as f64,
