@@ -352,6 +352,8 @@ fn stochastic_runs_resume_bit_identically() {
     );
     assert_eq!(res.iterations, full.iterations);
     assert_eq!(rs, fs);
+    // Every call touched one mini-batch of 16 rows.
+    assert_eq!(fs.samples, 16 * fs.calls.total());
     // A different seed draws different batches.
     let (_, other) = run_scheme(Scheme::BoRep(cfg), p(), &mut RunContext::new(10));
     assert_ne!(other.x, fs.x);

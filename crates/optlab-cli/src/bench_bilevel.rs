@@ -65,6 +65,11 @@ impl Setting {
 
     /// The median over seeds of `key` against the median oracle calls, per recorded step.
     fn curve(&self, key: &str) -> Vec<(f64, f64)> {
+        self.curve_by("oracle_calls", key)
+    }
+
+    /// The median over seeds of `key` against the median of `x_key`, per recorded step.
+    fn curve_by(&self, x_key: &str, key: &str) -> Vec<(f64, f64)> {
         let n = self
             .outcomes
             .iter()
@@ -81,7 +86,7 @@ impl Setting {
                 let xs: Vec<f64> = self
                     .outcomes
                     .iter()
-                    .filter_map(|o| o.rows[i].values.get("oracle_calls").copied())
+                    .filter_map(|o| o.rows[i].values.get(x_key).copied())
                     .collect();
                 (ys.len() == self.outcomes.len() && !xs.is_empty())
                     .then(|| (median(xs), median(ys)))
@@ -520,6 +525,7 @@ fn hyper(
         "failures".into(),
     ];
     header.extend(extra_keys.iter().map(|k| k.to_string()));
+    header.push("rows touched".into());
     header.push("time (s)".into());
     let mut t = MarkdownTable::new(&header);
     let mut groups: Vec<(&Vec<Setting>, usize)> = vec![(&bo_rep, bo_best), (&stoc, st_best)];
@@ -538,6 +544,7 @@ fn hyper(
                 format!("{}/{}", s.failures(), s.outcomes.len()),
             ];
             row.extend(extra_keys.iter().map(|k| fmt_num(s.med(k))));
+            row.push(fmt_num(s.med("samples")));
             row.push(format!("{:.2}", s.time()));
             t.row(&row);
         }
@@ -612,6 +619,30 @@ fn hyper(
         })
         .collect();
     let _ = writeln!(text, "{}.", parts.join(", "));
+    let mut at_budget = serde_json::Value::Null;
+    if run_aid {
+        // Equal data instead of equal calls: AID-CG's full-batch calls touch every row.
+        let budget_rows = bo_rep[bo_best].med("samples");
+        let a = &aid[aid_best];
+        if let Some(&(rows, v)) = a
+            .curve_by("samples", key)
+            .iter()
+            .rev()
+            .find(|(x, _)| *x <= budget_rows)
+        {
+            let _ = writeln!(
+                text,
+                "\nAt BO-REP's data budget ({} rows touched) {} had reached {} (ratio {:.2}, \
+                 after {} rows).",
+                fmt_num(budget_rows),
+                a.label,
+                fmt_num(v),
+                v / bo_v,
+                fmt_num(rows)
+            );
+            at_budget = serde_json::json!({"rows": budget_rows, "aid_cg_upper": v});
+        }
+    }
     r.section(title, &text);
     let mut series = Vec::new();
     for (set, best) in &groups {
@@ -639,6 +670,7 @@ fn hyper(
             "bo_rep_best": {"setting": bo_rep[bo_best].label.clone(), "value": bo_v},
             "baselines_best": others,
             "test_acc_bo_rep": bo_rep[bo_best].med("test_acc"),
+            "aid_cg_at_bo_rep_rows": at_budget,
         }),
     );
     Ok(())

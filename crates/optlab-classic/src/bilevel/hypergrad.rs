@@ -284,6 +284,9 @@ pub struct HypergradState {
     pub t: u64,
     /// Oracle calls.
     pub calls: OracleCounts,
+    /// Data rows touched by all oracle calls (a per-sample-gradient measure of work; 0 on
+    /// problems without data).
+    pub samples: u64,
     /// Exact upper objective `F(x, y)` at the last evaluation.
     pub upper: f64,
     /// Norm of the last hypergradient estimate.
@@ -338,6 +341,7 @@ impl HypergradSolver {
             axpy(&mut s.y, -gamma, &gy);
             self.problem.project_y(&mut s.y)?;
             s.calls.add("lower_grad", 1);
+            s.samples += self.rows_of(&sample, false);
         }
         Ok(())
     }
@@ -350,6 +354,19 @@ impl HypergradSolver {
 
     fn upper_sample(&self, rng: &mut optlab_core::seed::Rng) -> Sample {
         draw(rng, self.problem.n_upper(), self.batches().0)
+    }
+
+    /// Rows of a level (`upper`: the upper level's data) a sample touches.
+    fn rows_of(&self, sample: &Sample, upper: bool) -> u64 {
+        let n = if upper {
+            self.problem.n_upper()
+        } else {
+            self.problem.n_lower()
+        };
+        match sample {
+            Sample::Draw { rows: Some(r), .. } => r.len() as u64,
+            _ => n as u64,
+        }
     }
 
     fn budget_left(&self, s: &HypergradState) -> bool {
@@ -365,6 +382,7 @@ impl HypergradSolver {
             m.insert("upper".into(), s.upper);
         }
         m.insert("oracle_calls".into(), s.calls.total() as f64);
+        m.insert("samples".into(), s.samples as f64);
         m.insert("hypergrad_est_norm".into(), s.hg_norm);
         Ok(m)
     }
@@ -385,6 +403,7 @@ impl Solver for HypergradSolver {
             h: vec![0.0; n],
             t: 0,
             calls: OracleCounts::default(),
+            samples: 0,
             upper: f64::NAN,
             hg_norm: 0.0,
             seed: ctx.seed(),
@@ -420,6 +439,7 @@ impl Solver for HypergradSolver {
                 let hz = p.lower_hvp_yy(&s.x, &s.y, &s.z, &sl)?;
                 s.calls.add("upper_grad", 1);
                 s.calls.add("hvp", 1);
+                s.samples += self.rows_of(&su, true) + self.rows_of(&sl, false);
                 // z <- Proj_R(z - nu (H z - ∇_y F)).
                 for ((z, h), g) in s.z.iter_mut().zip(&hz).zip(&gy) {
                     *z -= c.nu * (h - g);
@@ -431,6 +451,7 @@ impl Solver for HypergradSolver {
                 let sj = self.lower_sample(&mut rng, self.batches().1);
                 let jz = p.lower_jvp_xy(&s.x, &s.y, &s.z, &sj)?;
                 s.calls.add("jvp", 1);
+                s.samples += self.rows_of(&sj, false);
                 let h: Vec<f64> = gx.iter().zip(&jz).map(|(a, b)| a - b).collect();
                 s.m.iter_mut()
                     .zip(&h)
@@ -450,6 +471,7 @@ impl Solver for HypergradSolver {
                 let su = self.upper_sample(&mut rng);
                 let (_, gx, gy) = p.upper(&s.x, &s.y, &su)?;
                 s.calls.add("upper_grad", 1);
+                s.samples += self.rows_of(&su, true);
                 // v = eta_n Σ_{q=0}^{Q-1} (I - eta_n H)^q ∇_y F, each product on a fresh sample.
                 let mut term = gy.clone();
                 let mut v = gy;
@@ -457,6 +479,7 @@ impl Solver for HypergradSolver {
                     let sl = self.lower_sample(&mut rng, self.batches().1);
                     let ht = p.lower_hvp_yy(&s.x, &s.y, &term, &sl)?;
                     s.calls.add("hvp", 1);
+                    s.samples += self.rows_of(&sl, false);
                     axpy(&mut term, -c.neumann_eta, &ht);
                     axpy(&mut v, 1.0, &term);
                 }
@@ -464,6 +487,7 @@ impl Solver for HypergradSolver {
                 let sj = self.lower_sample(&mut rng, self.batches().1);
                 let jv = p.lower_jvp_xy(&s.x, &s.y, &v, &sj)?;
                 s.calls.add("jvp", 1);
+                s.samples += self.rows_of(&sj, false);
                 s.z = v;
                 let h: Vec<f64> = gx.iter().zip(&jv).map(|(a, b)| a - b).collect();
                 axpy(&mut s.x, -c.alpha, &h);
@@ -477,6 +501,7 @@ impl Solver for HypergradSolver {
                 let e = self.lower_sample(&mut rng, 0);
                 let (_, gx, gy) = p.upper(&s.x, &s.y, &su)?;
                 s.calls.add("upper_grad", 1);
+                s.samples += self.rows_of(&su, true) + self.rows_of(&e, false);
                 // CG on H v = ∇_y F, warm-started from the previous solution.
                 let hv = p.lower_hvp_yy(&s.x, &s.y, &s.z, &e)?;
                 s.calls.add("hvp", 1);
@@ -489,6 +514,7 @@ impl Solver for HypergradSolver {
                     }
                     let hd = p.lower_hvp_yy(&s.x, &s.y, &d, &e)?;
                     s.calls.add("hvp", 1);
+                    s.samples += self.rows_of(&e, false);
                     let dhd = dot(&d, &hd);
                     if dhd <= 0.0 {
                         return Err(Error::Numerical(format!(
@@ -506,6 +532,7 @@ impl Solver for HypergradSolver {
                 }
                 let jv = p.lower_jvp_xy(&s.x, &s.y, &s.z, &e)?;
                 s.calls.add("jvp", 1);
+                s.samples += self.rows_of(&e, false);
                 let h: Vec<f64> = gx.iter().zip(&jv).map(|(a, b)| a - b).collect();
                 axpy(&mut s.x, -c.alpha, &h);
                 h
