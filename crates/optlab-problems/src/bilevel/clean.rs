@@ -7,7 +7,7 @@
 //! upper `(1/n_val) Σ CE_j(W)` on the clean validation rows.
 
 use super::softmax::{add_outer, argmax, hess_logits, logits, probs_ce, residual};
-use super::{Bilevel, Sample, ValueGrad, check_dims, expect_len};
+use super::{Bilevel, Sample, ValueGrad, check_dims, expect_len, split_indices};
 use crate::data::{Dataset, digits};
 use optlab_core::config::{in_unit_interval, positive};
 use optlab_core::seed::stream;
@@ -77,17 +77,6 @@ impl HyperClean {
     pub fn from_dataset(data: Dataset, spec: &CleanSpec) -> Result<Self> {
         in_unit_interval("problem.corrupt", spec.corrupt)?;
         positive("problem.mu", spec.mu)?;
-        if spec.n_train == 0 || spec.n_val == 0 || spec.n_train + spec.n_val >= data.len() {
-            return Err(Error::config(
-                "problem.n_train",
-                format!(
-                    "n_train ({}) and n_val ({}) must be positive and leave test rows out of {}",
-                    spec.n_train,
-                    spec.n_val,
-                    data.len()
-                ),
-            ));
-        }
         if data.n_classes < 2 {
             return Err(Error::config(
                 "problem",
@@ -95,11 +84,10 @@ impl HyperClean {
             ));
         }
         let mut rng = stream(spec.seed, "hyper-clean");
-        let mut idx: Vec<usize> = (0..data.len()).collect();
-        idx.shuffle(&mut rng);
-        let mut train = data.subset(&idx[..spec.n_train]);
-        let val = data.subset(&idx[spec.n_train..spec.n_train + spec.n_val]);
-        let test = data.subset(&idx[spec.n_train + spec.n_val..]);
+        let [tr, va, te] = split_indices(data.len(), spec.n_train, spec.n_val, &mut rng)?;
+        let mut train = data.subset(&tr);
+        let val = data.subset(&va);
+        let test = data.subset(&te);
         let n_bad = (spec.corrupt * spec.n_train as f64).round() as usize;
         let mut rows: Vec<usize> = (0..spec.n_train).collect();
         rows.shuffle(&mut rng);

@@ -159,6 +159,31 @@ pub trait Bilevel: Send + Sync {
     fn evaluate(&self, x: &[f64], y: &[f64]) -> Result<BTreeMap<String, f64>>;
 }
 
+/// Shuffle `0..len` with `rng` and cut it into training, validation and test indices; an
+/// error naming `problem.n_train` unless both sizes are positive and leave test rows.
+pub(crate) fn split_indices(
+    len: usize,
+    n_train: usize,
+    n_val: usize,
+    rng: &mut Rng,
+) -> Result<[Vec<usize>; 3]> {
+    use rand::seq::SliceRandom;
+    if n_train == 0 || n_val == 0 || n_train.saturating_add(n_val) >= len {
+        return Err(Error::config(
+            "problem.n_train",
+            format!(
+                "n_train ({n_train}) and n_val ({n_val}) must be positive and leave test rows \
+                 out of {len}"
+            ),
+        ));
+    }
+    let mut idx: Vec<usize> = (0..len).collect();
+    idx.shuffle(rng);
+    let test = idx.split_off(n_train + n_val);
+    let val = idx.split_off(n_train);
+    Ok([idx, val, test])
+}
+
 /// Check that `v` has length `n`, naming it.
 pub(crate) fn expect_len(what: &str, v: &[f64], n: usize) -> Result<()> {
     if v.len() == n {

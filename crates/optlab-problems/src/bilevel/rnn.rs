@@ -13,13 +13,12 @@
 //! has no mixed second-order products, and the classic methods stay burn-free.
 
 use super::softmax::{add_outer, argmax, back_features, hess_logits, logits, probs_ce, residual};
-use super::{Bilevel, Sample, ValueGrad, check_dims, expect_len};
+use super::{Bilevel, Sample, ValueGrad, check_dims, expect_len, split_indices};
 use crate::data::{Dataset, digits};
 use optlab_core::config::{at_least_one, positive};
 use optlab_core::seed::stream;
 use optlab_core::{Error, Result};
 use rand::Rng as _;
-use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -89,20 +88,8 @@ impl HyperRep {
         positive("problem.mu", spec.mu)?;
         let mut data = digits()?;
         data.scale(16.0);
-        if spec.n_train == 0 || spec.n_val == 0 || spec.n_train + spec.n_val >= data.len() {
-            return Err(Error::config(
-                "problem.n_train",
-                format!(
-                    "n_train ({}) and n_val ({}) must be positive and leave test rows out of {}",
-                    spec.n_train,
-                    spec.n_val,
-                    data.len()
-                ),
-            ));
-        }
         let mut rng = stream(spec.seed, "hyper-rep-rnn");
-        let mut idx: Vec<usize> = (0..data.len()).collect();
-        idx.shuffle(&mut rng);
+        let [tr, va, te] = split_indices(data.len(), spec.n_train, spec.n_val, &mut rng)?;
         let h = spec.hidden;
         let bound = 1.0 / (h as f64).sqrt();
         let n_params = h * INPUT + h * h + h;
@@ -110,9 +97,9 @@ impl HyperRep {
             .map(|_| rng.random_range(-bound..bound))
             .collect();
         Ok(HyperRep {
-            train: data.subset(&idx[..spec.n_train]),
-            val: data.subset(&idx[spec.n_train..spec.n_train + spec.n_val]),
-            test: data.subset(&idx[spec.n_train + spec.n_val..]),
+            train: data.subset(&tr),
+            val: data.subset(&va),
+            test: data.subset(&te),
             hidden: h,
             mu: spec.mu,
             c: data.n_classes,

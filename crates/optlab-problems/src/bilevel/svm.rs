@@ -12,17 +12,15 @@
 //! [`SvmHo::project_feasible`] (the official script uses ECOS at 2e-3, a hidden source of
 //! error). Clarabel solves the exact lower-level QP of the fixed-C baseline.
 
-use super::{Bilevel, Sample, ValueGrad, check_dims, expect_len};
+use super::{Bilevel, Sample, ValueGrad, check_dims, expect_len, split_indices};
 use crate::data::parse_libsvm;
 use clarabel::algebra::CscMatrix;
 use clarabel::solver::{
     DefaultSettingsBuilder, DefaultSolver, IPSolver, SolverStatus, SupportedConeT,
 };
-use optlab_core::config::at_least_one;
 use optlab_core::seed::stream;
 use optlab_core::{Error, Result};
 use rand::Rng as _;
-use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -222,18 +220,6 @@ impl SvmHo {
         if data.n_classes != 2 {
             return Err(Error::data(src, 0, "expected two labels"));
         }
-        at_least_one("problem.n_train", spec.n_train as u64)?;
-        at_least_one("problem.n_val", spec.n_val as u64)?;
-        if spec.n_train + spec.n_val >= data.len() {
-            return Err(Error::config(
-                "problem.n_train",
-                format!(
-                    "n_train + n_val = {} leaves no test rows out of {}",
-                    spec.n_train + spec.n_val,
-                    data.len()
-                ),
-            ));
-        }
         for (f, v) in [
             ("problem.c_min", spec.c_min),
             ("problem.c_max", spec.c_max),
@@ -266,8 +252,7 @@ impl SvmHo {
             ));
         }
         let mut rng = stream(spec.seed, "svm-ho");
-        let mut idx: Vec<usize> = (0..data.len()).collect();
-        idx.shuffle(&mut rng);
+        let [tr, va, te] = split_indices(data.len(), spec.n_train, spec.n_val, &mut rng)?;
         let take = |r: &[usize]| Rows {
             a: r.iter().flat_map(|&i| data.row(i).to_vec()).collect(),
             t: r.iter()
@@ -286,9 +271,9 @@ impl SvmHo {
             })
             .collect();
         Ok(SvmHo {
-            train: take(&idx[..spec.n_train]),
-            val: take(&idx[spec.n_train..spec.n_train + spec.n_val]),
-            test: take(&idx[spec.n_train + spec.n_val..]),
+            train: take(&tr),
+            val: take(&va),
+            test: take(&te),
             c_min: spec.c_min,
             c_max: spec.c_max,
             c0,
