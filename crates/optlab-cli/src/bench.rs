@@ -584,6 +584,7 @@ pub fn cmd_bench(
         "dag",
         "convex-relu",
         "bilevel",
+        "adadagrad",
     ];
     if let Some(o) = only
         && !known.contains(&o)
@@ -633,6 +634,9 @@ pub fn cmd_bench(
     }
     if want("bilevel") {
         crate::bench_bilevel::bilevel(&mut r, full, threads, seeds)?;
+    }
+    if want("adadagrad") {
+        crate::bench_adadagrad::adadagrad(&mut r, full, threads, seeds)?;
     }
     if want("lion") {
         lion(&mut r, full, threads, seeds)?;

@@ -5,6 +5,7 @@
 //! 130 cancelled.
 
 mod bench;
+mod bench_adadagrad;
 mod bench_bilevel;
 mod bench_constrained;
 mod bench_dag;

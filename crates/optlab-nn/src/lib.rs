@@ -1,7 +1,11 @@
-//! optlab's neural-network side: fused optimizer kernels (Lion, AdamW) over flat parameter
-//! slices, and burn-based models and training loops.
+//! optlab's neural-network side: fused optimizer kernels (Lion, AdamW, AdaGrad, AdaGrad-Norm)
+//! over flat parameter slices, AdAdaGrad's adaptive batch-size tests, and burn-based models and
+//! training loops.
 
+pub mod adadagrad;
+pub mod adagrad;
 pub mod adamw;
+pub mod batch_size;
 pub mod kernels_bench;
 pub mod lion;
 pub mod methods;

@@ -55,6 +55,15 @@ impl DigitsMlp {
     }
 }
 
+fn describe_adadagrad() -> String {
+    let cfg = toml::to_string(&crate::adadagrad::AdAdaGradConfig::default()).unwrap_or_default();
+    format!(
+        "[config]   # optimizer: adagrad | adagrad-norm; convention: torch | optax;\n\
+         # test: constant | norm | inner-product | augmented; max_batch 0 = training-set size\n\
+         {cfg}\n[problem]\nname = \"digits-softmax\"\nsplit_seed = 0\n"
+    )
+}
+
 /// `lion` run configuration: Lion's hyperparameters plus the training loop.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -292,6 +301,16 @@ pub fn methods() -> Vec<MethodInfo> {
             default_config: || to_table(&AdamWRun::default()),
             default_problem,
             run: run_adamw,
+        },
+        MethodInfo {
+            name: "adadagrad",
+            summary: "AdAdaGrad: AdaGrad / AdaGrad-Norm with adaptive batch sizes (norm, inner-product, augmented tests), budgets in samples",
+            reference: "Lau, Liu, Kolar, Adaptive Batch Size Schemes for Adaptive Gradient Methods, 2024",
+            problems: &["digits-softmax"],
+            describe: describe_adadagrad,
+            default_config: || to_table(&crate::adadagrad::AdAdaGradConfig::default()),
+            default_problem: |_| to_table(&crate::adadagrad::DigitsSoftmax::default()),
+            run: crate::adadagrad::run,
         },
         crate::surrogate::method(),
     ]

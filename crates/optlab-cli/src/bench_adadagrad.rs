@@ -1,0 +1,199 @@
+//! `optlab bench` section for AdAdaGrad: AdaGrad with adaptive batch sizes (norm test,
+//! augmented inner-product test) against fixed-batch AdaGrad on digits softmax regression,
+//! at equal samples; optimizer steps, test accuracy, batch size vs samples seen.
+
+use crate::bench::{Report, mean_sd, median};
+use anyhow::Result;
+use optlab_core::record::MemoryRecorder;
+use optlab_core::{Driver, RunContext, Termination};
+use optlab_nn::adadagrad::{AdAdaGrad, AdAdaGradConfig, SoftmaxData, TestKind};
+use optlab_report::plot::{LinePlot, Series};
+use optlab_report::table::{MarkdownTable, fmt_num};
+use std::time::Instant;
+
+struct Arm {
+    label: String,
+    cfg: AdAdaGradConfig,
+}
+
+struct Res {
+    test_acc: Vec<f64>,
+    train_loss: Vec<f64>,
+    steps: Vec<f64>,
+    final_batch: Vec<f64>,
+    time_s: Vec<f64>,
+    curve: Vec<(f64, f64)>,
+}
+
+fn run_arm(cfg: AdAdaGradConfig, seeds: u64, record: bool, threads: usize) -> Result<Res> {
+    let data = SoftmaxData::digits(0)?;
+    let mut r = Res {
+        test_acc: Vec::new(),
+        train_loss: Vec::new(),
+        steps: Vec::new(),
+        final_batch: Vec::new(),
+        time_s: Vec::new(),
+        curve: Vec::new(),
+    };
+    for seed in 0..seeds {
+        let mut t = AdAdaGrad::new(cfg, data.clone())?;
+        let rec = MemoryRecorder::new();
+        let mut ctx = RunContext::new(seed).with_threads(threads);
+        if record && seed == 0 {
+            ctx = ctx.with_recorder(rec.clone());
+        }
+        let start = Instant::now();
+        let (sum, _) = Driver::new(Termination {
+            max_iters: u64::MAX,
+            max_time_s: None,
+            fixed_length: true,
+        })
+        .run(&mut t, &mut ctx)?;
+        r.time_s.push(start.elapsed().as_secs_f64());
+        let g = |k: &str| sum.extra.get(k).copied().unwrap_or(f64::NAN);
+        r.test_acc.push(g("test_acc"));
+        r.train_loss.push(g("train_loss"));
+        r.steps.push(g("steps"));
+        r.final_batch.push(g("final_batch"));
+        if record && seed == 0 {
+            r.curve = rec
+                .rows()
+                .iter()
+                .filter_map(|m| Some((*m.values.get("samples")?, *m.values.get("batch")?)))
+                .collect();
+        }
+    }
+    Ok(r)
+}
+
+/// The AdAdaGrad section.
+pub fn adadagrad(r: &mut Report, full: bool, threads: usize, seeds: u64) -> Result<()> {
+    let seeds = if full { seeds } else { seeds.min(3) };
+    let budget = 150 * 1437;
+    let lrs = [0.03, 0.1, 0.3];
+    let base = AdAdaGradConfig {
+        max_samples: budget,
+        eval_every_samples: budget,
+        ..Default::default()
+    };
+    let mut arms = Vec::new();
+    for b in [2usize, 8, 32, 128, 1437] {
+        arms.push(Arm {
+            label: format!("constant b = {b}"),
+            cfg: AdAdaGradConfig {
+                test: TestKind::Constant,
+                batch: b,
+                ..base
+            },
+        });
+    }
+    for eta in [0.5, 1.0, 2.0, 4.0] {
+        arms.push(Arm {
+            label: format!("norm test η = {eta} (b0 = 2)"),
+            cfg: AdAdaGradConfig {
+                test: TestKind::Norm,
+                eta,
+                batch: 2,
+                ..base
+            },
+        });
+    }
+    arms.push(Arm {
+        label: "augmented IP test θ = ν = 2 (b0 = 2)".into(),
+        cfg: AdAdaGradConfig {
+            test: TestKind::Augmented,
+            theta: 2.0,
+            nu: 2.0,
+            batch: 2,
+            ..base
+        },
+    });
+    let mut t = MarkdownTable::new(&[
+        "arm",
+        "best lr",
+        "optimizer steps",
+        "steps vs b = 2",
+        "test acc. (mean ± sd)",
+        "vs b = 2",
+        "train loss",
+        "final batch",
+        "time (s)",
+    ]);
+    let mut series = Vec::new();
+    let mut json = Vec::new();
+    let mut small_acc = f64::NAN;
+    let mut small_steps = f64::NAN;
+    let mut full_acc = f64::NAN;
+    for arm in &arms {
+        let adaptive = arm.cfg.test != TestKind::Constant;
+        let mut best: Option<(f64, Res)> = None;
+        for &lr in &lrs {
+            let res = run_arm(AdAdaGradConfig { lr, ..arm.cfg }, seeds, adaptive, threads)?;
+            let acc = mean_sd(&res.test_acc).0;
+            if best
+                .as_ref()
+                .is_none_or(|(_, b)| acc > mean_sd(&b.test_acc).0)
+            {
+                best = Some((lr, res));
+            }
+        }
+        let Some((lr, res)) = best else { continue };
+        let (acc, sd) = mean_sd(&res.test_acc);
+        let steps = median(res.steps.clone());
+        if arm.cfg.test == TestKind::Constant && arm.cfg.batch == 2 {
+            small_acc = acc;
+            small_steps = steps;
+        }
+        t.row(&[
+            arm.label.clone(),
+            format!("{lr}"),
+            fmt_num(steps),
+            format!("{:.3}x", steps / small_steps),
+            format!("{acc:.4} ± {sd:.4}"),
+            format!("{:+.4}", acc - small_acc),
+            fmt_num(median(res.train_loss.clone())),
+            fmt_num(median(res.final_batch.clone())),
+            format!("{:.2}", median(res.time_s.clone())),
+        ]);
+        if arm.cfg.test == TestKind::Constant && arm.cfg.batch == 1437 {
+            full_acc = acc;
+        }
+        if adaptive {
+            series.push(Series::new(arm.label.clone(), res.curve.clone()));
+        }
+        json.push(
+            serde_json::json!({"arm": arm.label, "lr": lr, "steps": steps,
+            "test_acc": acc, "test_acc_sd": sd, "final_batch": median(res.final_batch.clone())}),
+        );
+    }
+    r.section(
+        "AdAdaGrad: adaptive batch sizes for AdaGrad (digits softmax regression)",
+        &format!(
+            "Multinomial logistic regression on digits (1437 train / 360 test, pixels / 16), \
+             AdaGrad with torch conventions, budget {budget} samples (150 epochs), {seeds} seeds; \
+             each arm takes the best of lr ∈ {lrs:?} by mean test accuracy. Adaptive arms start \
+             at b = 2 and grow the batch by their test after every step (never shrinking, capped \
+             at 1437). Reference points: constant b = 2 reaches {} in {} steps; full batch \
+             reaches {}. The papers file's η ∈ {{0.1, 0.25, 0.5}} send the batch to the cap \
+             within a few steps on this problem (the per-sample gradient variance is large \
+             relative to ||gB||² at the start), so the grid here extends to η = 4.\n\n{}",
+            fmt_num(small_acc),
+            fmt_num(small_steps),
+            fmt_num(full_acc),
+            t.render()
+        ),
+    );
+    r.plot(
+        "adadagrad_batch_size",
+        &LinePlot {
+            title: "AdAdaGrad: batch size vs samples seen (seed 0, best lr)".into(),
+            x_label: "samples seen".into(),
+            y_label: "batch size".into(),
+            log_x: false,
+            log_y: true,
+            series,
+        },
+    )?;
+    r.json.insert("adadagrad".into(), json.into());
+    Ok(())
+}
