@@ -177,6 +177,7 @@ fn kernels(r: &mut Report, full: bool) -> Result<()> {
         ("burn 0.22.1 Lion", k.burn_lion_ms),
         ("optlab fused AdamW", k.ours_adamw_ms),
         ("burn 0.22.1 AdamW", k.burn_adamw_ms),
+        ("optlab AdaGrad (torch convention)", k.ours_adagrad_ms),
         (
             "memory-traffic bound for Lion (20 B/param)",
             k.lion_bound_ms,
@@ -201,6 +202,21 @@ fn kernels(r: &mut Report, full: bool) -> Result<()> {
         ),
     );
     r.json.insert("kernels".into(), serde_json::to_value(&k)?);
+    // SAM's overhead over a plain step on the digits MLP (two forward/backward passes).
+    let (mlp, train, _) = optlab_nn::methods::DigitsMlp::default().build()?;
+    let steps = if full { 200 } else { 60 };
+    let o = pool.install(|| optlab_nn::kernels_bench::sam_overhead(&mlp, &train, 128, steps, 3))?;
+    r.section(
+        "SAM overhead on the digits MLP, 1 thread",
+        &format!(
+            "AdamW steps on the 64-256-256-10 MLP, batch 128, median of 3 repeats of {steps} steps: \
+             plain step {:.3} ms, SAM step (ρ = 0.05; two forward/backward passes and the \
+             perturbed copy) {:.3} ms, ratio **{:.2}x** (target ≤ 2.1x).",
+            o.plain_ms, o.sam_ms, o.ratio
+        ),
+    );
+    r.json
+        .insert("sam_overhead".into(), serde_json::to_value(&o)?);
     Ok(())
 }
 

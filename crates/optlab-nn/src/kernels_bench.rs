@@ -27,6 +27,8 @@ pub struct KernelBench {
     pub ours_lion_ms: f64,
     /// Our fused AdamW.
     pub ours_adamw_ms: f64,
+    /// Our AdaGrad (torch convention; the same 20 bytes/parameter as Lion).
+    pub ours_adagrad_ms: f64,
     /// burn 0.22.1 `Lion` (chain of tensor ops).
     pub burn_lion_ms: f64,
     /// burn 0.22.1 `AdamW`.
@@ -82,6 +84,20 @@ pub fn lion_kernel_bench(n: usize, reps: usize) -> KernelBench {
     });
     drop(params);
 
+    let mut acc = vec![0.0f32; n];
+    let mut pa = p.clone();
+    let ours_adagrad_ms = time_ms(reps, || {
+        crate::adagrad::adagrad_step(
+            &mut pa,
+            &g,
+            &mut acc,
+            1e-4,
+            crate::adagrad::AdaGradConvention::Torch,
+        );
+    });
+    std::hint::black_box(&pa);
+    drop((pa, acc));
+
     let mut a = g.clone();
     let c = m.clone();
     let triad_ms = time_ms(reps, || triad(&mut a, &c, 1e-7));
@@ -134,6 +150,7 @@ pub fn lion_kernel_bench(n: usize, reps: usize) -> KernelBench {
         threads: rayon::current_num_threads(),
         ours_lion_ms,
         ours_adamw_ms,
+        ours_adagrad_ms,
         burn_lion_ms,
         burn_adamw_ms,
         triad_ms,
@@ -209,5 +226,72 @@ pub fn mlp_throughput(
         samples_per_s: (batch * steps) as f64 / total,
         ms_per_step: 1e3 * total / steps as f64,
         grad_ms_per_step: 1e3 * g / steps as f64,
+    })
+}
+
+/// SAM's cost relative to a plain step on the digits MLP: AdamW steps on fixed batches, plain
+/// (one forward/backward) vs [`crate::step::sam_step`] (two, plus the perturbed copy).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SamOverhead {
+    /// Batch size.
+    pub batch: usize,
+    /// Milliseconds per plain step (median of the repeats).
+    pub plain_ms: f64,
+    /// Milliseconds per SAM step.
+    pub sam_ms: f64,
+    /// `sam_ms / plain_ms`.
+    pub ratio: f64,
+}
+
+/// Time `steps` plain and SAM steps (`rho = 0.05`) of `mlp`, `repeats` times each.
+pub fn sam_overhead(
+    mlp: &crate::mlp::Mlp,
+    data: &crate::mlp::Classification,
+    batch: usize,
+    steps: usize,
+    repeats: usize,
+) -> optlab_core::Result<SamOverhead> {
+    use crate::step::{GradientTransform, sam_step, step};
+    use rand::Rng as _;
+    let mut rng = optlab_core::seed::stream(0, "sam-overhead");
+    let batches: Vec<Vec<usize>> = (0..steps)
+        .map(|_| {
+            (0..batch)
+                .map(|_| rng.random_range(0..data.len()))
+                .collect()
+        })
+        .collect();
+    let decay = mlp.decay_mask();
+    let time = |sam: bool| -> optlab_core::Result<f64> {
+        let mut totals = Vec::new();
+        for _ in 0..repeats.max(1) + 1 {
+            let mut params = mlp.init(&mut optlab_core::seed::stream(0, "init"));
+            let mut t: Box<dyn GradientTransform> = Box::new((
+                crate::adamw::AdamWConfig::default(),
+                crate::adamw::AdamWState::<f32>::new(&mlp.param_sizes()),
+            ));
+            let (mut xb, mut yb) = (Vec::new(), Vec::new());
+            let start = Instant::now();
+            for idx in &batches {
+                data.gather(idx, &mut xb, &mut yb);
+                let mut loss = |p: &[Vec<f32>]| mlp.loss_and_grads(p, &xb, &yb);
+                if sam {
+                    sam_step(t.as_mut(), 1e-3, 0.05, &mut params, &decay, &mut loss)?;
+                } else {
+                    step(t.as_mut(), 1e-3, &mut params, &decay, &mut loss)?;
+                }
+            }
+            totals.push(start.elapsed().as_secs_f64());
+        }
+        totals.remove(0);
+        Ok(1e3 * median(totals) / steps as f64)
+    };
+    let plain_ms = time(false)?;
+    let sam_ms = time(true)?;
+    Ok(SamOverhead {
+        batch,
+        plain_ms,
+        sam_ms,
+        ratio: sam_ms / plain_ms,
     })
 }
