@@ -601,6 +601,7 @@ pub fn cmd_bench(
         "convex-relu",
         "bilevel",
         "adadagrad",
+        "galore",
     ];
     if let Some(o) = only
         && !known.contains(&o)
@@ -653,6 +654,9 @@ pub fn cmd_bench(
     }
     if want("adadagrad") {
         crate::bench_adadagrad::adadagrad(&mut r, full, threads, seeds)?;
+    }
+    if want("galore") {
+        crate::bench_galore::galore(&mut r, full, seeds)?;
     }
     if want("lion") {
         lion(&mut r, full, threads, seeds)?;

@@ -10,6 +10,7 @@ mod bench_bilevel;
 mod bench_constrained;
 mod bench_dag;
 mod bench_dfo;
+mod bench_galore;
 mod bench_relu;
 mod check;
 mod lazy;
