@@ -267,6 +267,14 @@ fn projector(g: &[f32], m: usize, n: usize, r: usize, side: Side) -> Result<Vec<
     })
 }
 
+/// The stored projector as a matrix (`m x r` for `Left`, `r x n` for `Right`).
+fn projector_mat(pr: &[f32], m: usize, n: usize, r: usize, side: Side) -> Mat<f64> {
+    match side {
+        Side::Left => Mat::from_fn(m, r, |a, k| f64::from(pr[a * r + k])),
+        Side::Right => Mat::from_fn(r, n, |k, j| f64::from(pr[k * n + j])),
+    }
+}
+
 /// `(λI + GGᵀ)⁻¹ g` by Woodbury, `G` given by its columns `hist` (each of `g`'s length).
 pub fn woodbury_natural(g: &[f64], hist: &[Vec<f64>], lambda: f64) -> Result<Vec<f64>> {
     let s = hist.len();
@@ -342,26 +350,19 @@ impl GradientTransform for (GaLoreConfig, GaLoreState) {
                             ts.v.iter_mut().for_each(|v| *v = 0.0);
                         }
                     }
-                    let pr = &ts.projector;
+                    let gm = Mat::<f64>::from_fn(m, n, |a, j| f64::from(g[a * n + j]));
+                    let pm = projector_mat(&ts.projector, m, n, r, side);
                     let rg: Vec<f64> = match side {
-                        // R = Pᵀ G: r x n.
-                        Side::Left => (0..r * n)
-                            .map(|idx| {
-                                let (k, j) = (idx / n, idx % n);
-                                (0..m)
-                                    .map(|a| f64::from(pr[a * r + k]) * f64::from(g[a * n + j]))
-                                    .sum()
-                            })
-                            .collect(),
-                        // R = G Qᵀ: m x r.
-                        Side::Right => (0..m * r)
-                            .map(|idx| {
-                                let (a, k) = (idx / r, idx % r);
-                                (0..n)
-                                    .map(|j| f64::from(g[a * n + j]) * f64::from(pr[k * n + j]))
-                                    .sum()
-                            })
-                            .collect(),
+                        // R = Pᵀ G: r x n, row-major.
+                        Side::Left => {
+                            let rm = pm.transpose() * &gm;
+                            (0..r * n).map(|idx| rm[(idx / n, idx % n)]).collect()
+                        }
+                        // R = G Qᵀ: m x r, row-major.
+                        Side::Right => {
+                            let rm = &gm * pm.transpose();
+                            (0..m * r).map(|idx| rm[(idx / r, idx % r)]).collect()
+                        }
                     };
                     (rg, Some((m, n, side)))
                 }
@@ -392,19 +393,21 @@ impl GradientTransform for (GaLoreConfig, GaLoreState) {
             // Back-project, scale, step; decoupled decay after the update.
             match shape {
                 Some((m, n, side)) => {
-                    let pr = &ts.projector;
+                    let pm = projector_mat(&ts.projector, m, n, r, side);
+                    let d = match side {
+                        Side::Left => {
+                            let nm = Mat::<f64>::from_fn(r, n, |k, j| nrm[k * n + j]);
+                            &pm * &nm
+                        }
+                        Side::Right => {
+                            let nm = Mat::<f64>::from_fn(m, r, |a, k| nrm[a * r + k]);
+                            &nm * &pm
+                        }
+                    };
                     for a in 0..m {
                         for j in 0..n {
-                            let d: f64 = match side {
-                                Side::Left => (0..r)
-                                    .map(|k| f64::from(pr[a * r + k]) * nrm[k * n + j])
-                                    .sum(),
-                                Side::Right => (0..r)
-                                    .map(|k| nrm[a * r + k] * f64::from(pr[k * n + j]))
-                                    .sum(),
-                            };
                             let w = &mut p[a * n + j];
-                            *w = (f64::from(*w) - step_size * cfg.alpha * d) as f32;
+                            *w = (f64::from(*w) - step_size * cfg.alpha * d[(a, j)]) as f32;
                         }
                     }
                 }
