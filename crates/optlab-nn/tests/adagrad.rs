@@ -52,6 +52,44 @@ fn adagrad_matches_torch_and_optax_goldens() {
     );
 }
 
+/// optax.adagrad (0.2.8, float64) on two tensors with exact zeros, 6 steps (fixture from
+/// `tests/fixtures/gen_adagrad.py`).
+#[test]
+fn adagrad_optax_convention_matches_optax_step_by_step() {
+    let f: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/adagrad_optax.json")).unwrap();
+    let tensors = |v: &serde_json::Value| -> Vec<Vec<f64>> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                t.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap())
+                    .collect()
+            })
+            .collect()
+    };
+    let lr = f["lr"].as_f64().unwrap();
+    let mut params = tensors(&f["p0"]);
+    let sizes: Vec<usize> = params.iter().map(Vec::len).collect();
+    let cfg = AdaGradConfig {
+        lr,
+        convention: AdaGradConvention::Optax,
+    };
+    let mut st = AdaGradState::<f64>::new(&sizes, AdaGradConvention::Optax);
+    let grads = f["grads"].as_array().unwrap();
+    let want = f["params_after_step"].as_array().unwrap();
+    assert_eq!(grads.len(), 6);
+    for (g, w) in grads.iter().zip(want) {
+        st.step(&cfg, lr, &mut params, &tensors(g)).unwrap();
+        for (a, b) in params.iter().flatten().zip(tensors(w).iter().flatten()) {
+            assert!((a - b).abs() <= 1e-13, "{a} vs {b}");
+        }
+    }
+}
+
 #[test]
 fn adagrad_norm_matches_the_golden_and_rejects_bad_shapes() {
     let cfg = AdaGradNormConfig {
