@@ -175,6 +175,15 @@ pub struct MlpThroughput {
     pub grad_ms_per_step: f64,
 }
 
+/// `steps` batches of `batch` row indices drawn with replacement from `0..n` (stream `name`).
+fn random_batches(n: usize, batch: usize, steps: usize, name: &str) -> Vec<Vec<usize>> {
+    use rand::Rng as _;
+    let mut rng = optlab_core::seed::stream(0, name);
+    (0..steps)
+        .map(|_| (0..batch).map(|_| rng.random_range(0..n)).collect())
+        .collect()
+}
+
 /// Time `steps` Lion training steps of `mlp` on random batches of `data`, `repeats` times.
 pub fn mlp_throughput(
     mlp: &crate::mlp::Mlp,
@@ -183,15 +192,7 @@ pub fn mlp_throughput(
     steps: usize,
     repeats: usize,
 ) -> optlab_core::Result<MlpThroughput> {
-    use rand::Rng as _;
-    let mut rng = optlab_core::seed::stream(0, "throughput");
-    let batches: Vec<Vec<usize>> = (0..steps)
-        .map(|_| {
-            (0..batch)
-                .map(|_| rng.random_range(0..data.len()))
-                .collect()
-        })
-        .collect();
+    let batches = random_batches(data.len(), batch, steps, "throughput");
     let cfg = crate::lion::LionConfig {
         lr: 1e-3,
         weight_decay: 0.03,
@@ -252,15 +253,7 @@ pub fn sam_overhead(
     repeats: usize,
 ) -> optlab_core::Result<SamOverhead> {
     use crate::step::{GradientTransform, sam_step, step};
-    use rand::Rng as _;
-    let mut rng = optlab_core::seed::stream(0, "sam-overhead");
-    let batches: Vec<Vec<usize>> = (0..steps)
-        .map(|_| {
-            (0..batch)
-                .map(|_| rng.random_range(0..data.len()))
-                .collect()
-        })
-        .collect();
+    let batches = random_batches(data.len(), batch, steps, "sam-overhead");
     let decay = mlp.decay_mask();
     let time = |sam: bool| -> optlab_core::Result<f64> {
         let mut totals = Vec::new();
