@@ -25,8 +25,13 @@ struct Res {
     curve: Vec<(f64, f64)>,
 }
 
-fn run_arm(cfg: AdAdaGradConfig, seeds: u64, record: bool, threads: usize) -> Result<Res> {
-    let data = SoftmaxData::digits(0)?;
+fn run_arm(
+    data: &SoftmaxData,
+    cfg: AdAdaGradConfig,
+    seeds: u64,
+    record: bool,
+    threads: usize,
+) -> Result<Res> {
     let mut r = Res {
         test_acc: Vec::new(),
         train_loss: Vec::new(),
@@ -71,6 +76,7 @@ pub fn adadagrad(r: &mut Report, full: bool, threads: usize, seeds: u64) -> Resu
     let seeds = if full { seeds } else { seeds.min(3) };
     let budget = 150 * 1437;
     let lrs = [0.03, 0.1, 0.3];
+    let data = SoftmaxData::digits(0)?;
     let base = AdAdaGradConfig {
         max_samples: budget,
         eval_every_samples: budget,
@@ -128,7 +134,13 @@ pub fn adadagrad(r: &mut Report, full: bool, threads: usize, seeds: u64) -> Resu
         let adaptive = arm.cfg.test != TestKind::Constant;
         let mut best: Option<(f64, Res)> = None;
         for &lr in &lrs {
-            let res = run_arm(AdAdaGradConfig { lr, ..arm.cfg }, seeds, adaptive, threads)?;
+            let res = run_arm(
+                &data,
+                AdAdaGradConfig { lr, ..arm.cfg },
+                seeds,
+                adaptive,
+                threads,
+            )?;
             let acc = mean_sd(&res.test_acc).0;
             if best
                 .as_ref()

@@ -8,6 +8,7 @@ use anyhow::Result;
 use optlab_nn::adamw::{AdamWConfig, AdamWState};
 use optlab_nn::galore::{GaLoreConfig, GaLoreState};
 use optlab_nn::methods::DigitsMlp;
+use optlab_nn::mlp::{Classification, Mlp};
 use optlab_nn::step::{GradientTransform, step};
 use optlab_report::table::MarkdownTable;
 use rand::Rng as _;
@@ -20,8 +21,11 @@ struct Out {
     ms_per_step: f64,
 }
 
-fn run(cfg: Option<GaLoreConfig>, lr: f64, steps: usize, seed: u64) -> Result<Out> {
-    let (mlp, train, test) = DigitsMlp::default().build()?;
+/// The digits MLP and its (train, test) sets.
+type Task = (Mlp, Classification, Classification);
+
+fn run(task: &Task, cfg: Option<GaLoreConfig>, lr: f64, steps: usize, seed: u64) -> Result<Out> {
+    let (mlp, train, test) = task;
     let sizes = mlp.param_sizes();
     // W_0 (64 x 256) and W_1 (256 x 256) projected; the output layer and biases plain Adam.
     let layer = [64usize, 256, 256, 10];
@@ -65,7 +69,7 @@ fn run(cfg: Option<GaLoreConfig>, lr: f64, steps: usize, seed: u64) -> Result<Ou
         step(t.as_mut(), lr_k, &mut params, &decay, &mut loss)?;
     }
     let ms_per_step = 1e3 * start.elapsed().as_secs_f64() / steps as f64;
-    let (test_loss, test_acc) = mlp.evaluate(&params, &test)?;
+    let (test_loss, test_acc) = mlp.evaluate(&params, test)?;
     Ok(Out {
         test_loss,
         test_acc,
@@ -78,6 +82,7 @@ fn run(cfg: Option<GaLoreConfig>, lr: f64, steps: usize, seed: u64) -> Result<Ou
 pub fn galore(r: &mut Report, full: bool, seeds: u64) -> Result<()> {
     let seeds = if full { seeds } else { seeds.min(3) };
     let steps = if full { 3000 } else { 1000 };
+    let task = DigitsMlp::default().build()?;
     let base = GaLoreConfig {
         update_gap: 200,
         alpha: 0.25,
@@ -114,7 +119,7 @@ pub fn galore(r: &mut Report, full: bool, seeds: u64) -> Result<()> {
         let mut outs = Vec::new();
         for seed in 0..seeds {
             eprintln!("  galore: {label} seed {seed}");
-            outs.push(run(*cfg, *lr, steps, seed)?);
+            outs.push(run(&task, *cfg, *lr, steps, seed)?);
         }
         let losses: Vec<f64> = outs.iter().map(|o| o.test_loss).collect();
         let (l, sd) = mean_sd(&losses);

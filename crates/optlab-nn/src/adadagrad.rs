@@ -16,6 +16,7 @@ use optlab_core::driver::{Solver, StepReport};
 use optlab_core::seed::stream;
 use optlab_core::{Error, MethodConfig, OracleCounts, Result, RunContext, Status};
 use optlab_problems::data::{digits, stratified_split};
+use optlab_problems::softmax::{add_outer, logits, probs_ce, residual};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -181,17 +182,7 @@ impl SoftmaxData {
 
     /// Probabilities and cross-entropy of one row.
     fn forward(&self, w: &[f64], row: &[f64], label: usize) -> (Vec<f64>, f64) {
-        let d = self.d;
-        let z: Vec<f64> = (0..self.c)
-            .map(|j| {
-                let r = &w[j * (d + 1)..(j + 1) * (d + 1)];
-                r[..d].iter().zip(row).map(|(a, b)| a * b).sum::<f64>() + r[d]
-            })
-            .collect();
-        let mx = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let e: Vec<f64> = z.iter().map(|v| (v - mx).exp()).collect();
-        let s: f64 = e.iter().sum();
-        (e.iter().map(|v| v / s).collect(), s.ln() + mx - z[label])
+        probs_ce(&logits(w, self.c, row), label)
     }
 
     /// The per-sample gradient of row `i` written into `g`; returns its cross-entropy.
@@ -199,12 +190,8 @@ impl SoftmaxData {
         let d = self.d;
         let row = &self.x[i * d..(i + 1) * d];
         let (p, ce) = self.forward(w, row, self.y[i]);
-        for j in 0..self.c {
-            let r = p[j] - f64::from(u8::from(j == self.y[i]));
-            let gj = &mut g[j * (d + 1)..(j + 1) * (d + 1)];
-            gj[..d].iter_mut().zip(row).for_each(|(a, b)| *a = r * b);
-            gj[d] = r;
-        }
+        g.iter_mut().for_each(|v| *v = 0.0);
+        add_outer(g, 1.0, &residual(&p, self.y[i]), row);
         ce
     }
 
@@ -228,15 +215,22 @@ impl SoftmaxData {
     }
 }
 
+/// The update rule's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum OptState {
+    /// AdaGrad's accumulators.
+    Adagrad(AdaGradState<f64>),
+    /// AdaGrad-Norm's scalar.
+    AdagradNorm(AdaGradNormState),
+}
+
 /// Resumable AdAdaGrad state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AdAdaGradState {
     /// Weights `c x (d + 1)`.
     pub w: Vec<f64>,
-    /// AdaGrad accumulators (empty for AdaGrad-Norm).
-    pub s: Vec<f64>,
-    /// AdaGrad-Norm's `b²`.
-    pub b_sq: f64,
+    /// The optimizer's state.
+    pub opt: OptState,
     /// The batch size of the next step.
     pub batch: usize,
     /// Samples consumed.
@@ -314,9 +308,9 @@ impl AdAdaGrad {
         m.insert("batch".into(), s.batch as f64);
         m.insert("samples".into(), s.samples as f64);
         m.insert("batch_loss".into(), loss);
-        let lr_eff = match self.cfg.optimizer {
-            AdaOptimizer::Adagrad => self.cfg.lr,
-            AdaOptimizer::AdagradNorm => self.cfg.lr / s.b_sq.sqrt(),
+        let lr_eff = match &s.opt {
+            OptState::Adagrad(_) => self.cfg.lr,
+            OptState::AdagradNorm(st) => self.cfg.lr / st.b_sq.sqrt(),
         };
         m.insert("lr_eff".into(), lr_eff);
         m.insert("train_loss".into(), s.train_loss);
@@ -332,16 +326,20 @@ impl Solver for AdAdaGrad {
         let dim = self.data.dim();
         let w = vec![0.0; dim];
         let (train_loss, test_acc) = self.data.evaluate(&w);
-        let s = match self.cfg.optimizer {
-            AdaOptimizer::Adagrad => AdaGradState::<f64>::new(&[dim], self.cfg.convention)
-                .s
-                .remove(0),
-            AdaOptimizer::AdagradNorm => Vec::new(),
+        let opt = match self.cfg.optimizer {
+            AdaOptimizer::Adagrad => {
+                OptState::Adagrad(AdaGradState::new(&[dim], self.cfg.convention))
+            }
+            AdaOptimizer::AdagradNorm => {
+                OptState::AdagradNorm(AdaGradNormState::new(&AdaGradNormConfig {
+                    lr: self.cfg.lr,
+                    b0_sq: self.cfg.b0_sq,
+                })?)
+            }
         };
         Ok(AdAdaGradState {
             w,
-            s,
-            b_sq: self.cfg.b0_sq,
+            opt,
             batch: self.cfg.batch.min(self.controller.cap),
             samples: 0,
             steps: 0,
@@ -382,30 +380,17 @@ impl Solver for AdAdaGrad {
         }
         // The step, then the test on the same batch's per-sample gradients (taken at the
         // iterate before the step, as the reference code does).
-        let mut params = vec![std::mem::take(&mut s.w)];
-        match self.cfg.optimizer {
-            AdaOptimizer::Adagrad => {
-                let mut st = AdaGradState {
-                    s: vec![std::mem::take(&mut s.s)],
-                    count: s.steps,
-                };
+        let params = std::slice::from_mut(&mut s.w);
+        match &mut s.opt {
+            OptState::Adagrad(st) => {
                 let cfg = AdaGradConfig {
                     lr: self.cfg.lr,
                     convention: self.cfg.convention,
                 };
-                st.step(&cfg, cfg.lr, &mut params, &[mean])?;
-                s.s = st.s.remove(0);
+                st.step(&cfg, cfg.lr, params, &[mean])?;
             }
-            AdaOptimizer::AdagradNorm => {
-                let mut st = AdaGradNormState::new(&AdaGradNormConfig {
-                    lr: self.cfg.lr,
-                    b0_sq: s.b_sq,
-                })?;
-                st.step(self.cfg.lr, &mut params, &[mean])?;
-                s.b_sq = st.b_sq;
-            }
+            OptState::AdagradNorm(st) => st.step(self.cfg.lr, params, &[mean])?,
         }
-        s.w = params.remove(0);
         s.samples += b as u64;
         s.steps += 1;
         s.batch = if testing {
@@ -424,7 +409,11 @@ impl Solver for AdAdaGrad {
     }
 
     fn is_finite(&self, s: &AdAdaGradState) -> bool {
-        s.w.iter().chain(&s.s).all(|v| v.is_finite()) && s.b_sq.is_finite()
+        s.w.iter().all(|v| v.is_finite())
+            && match &s.opt {
+                OptState::Adagrad(st) => st.s.iter().flatten().all(|v| v.is_finite()),
+                OptState::AdagradNorm(st) => st.b_sq.is_finite(),
+            }
     }
 
     fn value(&self, s: &AdAdaGradState) -> Option<f64> {
@@ -446,9 +435,9 @@ impl Solver for AdAdaGrad {
         m.insert("steps".into(), s.steps as f64);
         m.insert("final_batch".into(), s.batch as f64);
         m.insert("samples".into(), s.samples as f64);
-        let bytes = match self.cfg.optimizer {
-            AdaOptimizer::Adagrad => s.s.len() * std::mem::size_of::<f64>(),
-            AdaOptimizer::AdagradNorm => std::mem::size_of::<f64>(),
+        let bytes = match &s.opt {
+            OptState::Adagrad(st) => st.bytes(),
+            OptState::AdagradNorm(st) => st.bytes(),
         };
         m.insert("optimizer_state_bytes".into(), bytes as f64);
         m

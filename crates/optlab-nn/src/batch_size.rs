@@ -98,7 +98,17 @@ impl BatchStats {
                 .sum::<f64>()
                 / (bf - 1.0)
         };
-        let var_sum = dev_sq(&|gi| gi.to_vec());
+        // The same two-pass sum as `dev_sq`, without copying the gradients.
+        let var_sum = g
+            .iter()
+            .map(|gi| {
+                gi.iter()
+                    .zip(&mean)
+                    .map(|(v, a)| (v - a) * (v - a))
+                    .sum::<f64>()
+            })
+            .sum::<f64>()
+            / (bf - 1.0);
         let ip = |gi: &[f64]| gi.iter().zip(&mean).map(|(a, b)| a * b).sum::<f64>();
         let ip_var = dev_sq(&|gi| vec![ip(gi)]);
         let orth_var_sum = if mean_sq > 0.0 {

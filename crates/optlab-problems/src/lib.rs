@@ -10,6 +10,7 @@ pub mod data;
 pub mod jet;
 pub mod oracle;
 pub mod smooth;
+pub mod softmax;
 
 pub use constrained::{CountedEq, EqProblem};
 pub use oracle::{Counted, HessianKind, SmoothProblem};

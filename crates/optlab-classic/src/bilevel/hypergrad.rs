@@ -94,10 +94,15 @@ impl MethodConfig for BoRepConfig {
         at_least_one("period", self.period)?;
         at_least_one("lower_steps", self.lower_steps)?;
         non_negative("z_radius", self.z_radius)?;
-        at_least_one("max_iter", self.max_iter)?;
-        at_least_one("eval_every", self.eval_every)?;
-        non_negative("max_time_s", self.max_time_s)
+        validate_run(self.max_iter, self.eval_every, self.max_time_s)
     }
+}
+
+/// The run limits every hypergradient method shares.
+fn validate_run(max_iter: u64, eval_every: u64, max_time_s: f64) -> Result<()> {
+    at_least_one("max_iter", max_iter)?;
+    at_least_one("eval_every", eval_every)?;
+    non_negative("max_time_s", max_time_s)
 }
 
 /// StocBiO-style settings (Ji, Yang, Liang 2021): lower level re-solved by `N` SGD steps
@@ -154,9 +159,7 @@ impl MethodConfig for StocBioConfig {
         positive("neumann_eta", self.neumann_eta)?;
         at_least_one("lower_steps", self.lower_steps)?;
         at_least_one("neumann_steps", self.neumann_steps)?;
-        at_least_one("max_iter", self.max_iter)?;
-        at_least_one("eval_every", self.eval_every)?;
-        non_negative("max_time_s", self.max_time_s)
+        validate_run(self.max_iter, self.eval_every, self.max_time_s)
     }
 }
 
@@ -203,9 +206,7 @@ impl MethodConfig for AidCgConfig {
         positive("gamma", self.gamma)?;
         at_least_one("lower_steps", self.lower_steps)?;
         at_least_one("cg_steps", self.cg_steps)?;
-        at_least_one("max_iter", self.max_iter)?;
-        at_least_one("eval_every", self.eval_every)?;
-        non_negative("max_time_s", self.max_time_s)
+        validate_run(self.max_iter, self.eval_every, self.max_time_s)
     }
 }
 
@@ -363,10 +364,7 @@ impl HypergradSolver {
         } else {
             self.problem.n_lower()
         };
-        match sample {
-            Sample::Draw { rows: Some(r), .. } => r.len() as u64,
-            _ => n as u64,
-        }
+        sample.n_rows(n) as u64
     }
 
     fn budget_left(&self, s: &HypergradState) -> bool {
@@ -377,7 +375,7 @@ impl HypergradSolver {
     fn metrics(&mut self, s: &mut HypergradState, full: bool) -> Result<BTreeMap<String, f64>> {
         let mut m = BTreeMap::new();
         if full {
-            s.upper = self.problem.upper(&s.x, &s.y, &Sample::Exact)?.0;
+            s.upper = self.problem.upper_value(&s.x, &s.y, &Sample::Exact)?;
             m.extend(self.problem.evaluate(&s.x, &s.y)?);
             m.insert("upper".into(), s.upper);
         }
@@ -412,7 +410,7 @@ impl Solver for HypergradSolver {
             // Initialization refinement: an accurate y*(x_0) before the first upper step.
             self.lower_sgd(&mut s, c.init_steps, c.gamma, SALT_INIT)?;
         }
-        s.upper = self.problem.upper(&s.x, &s.y, &Sample::Exact)?.0;
+        s.upper = self.problem.upper_value(&s.x, &s.y, &Sample::Exact)?;
         Ok(s)
     }
 

@@ -178,18 +178,7 @@ impl LvHba {
     /// The inner saddle objective at `(θ, λ)`: an estimate of `v_γ(x, y, z)` (exact when
     /// `(θ, λ)` is the saddle point).
     pub fn value_function_estimate(&self, s: &LvHbaState) -> Result<f64> {
-        let e = Sample::Exact;
-        let (f, ..) = self.problem.lower(&s.x, &s.theta, &e)?;
-        let g = self.problem.constraints(&s.x, &s.theta)?;
-        let lg: f64 = s.lam.iter().zip(&g).map(|(a, b)| a * b).sum();
-        let dy: f64 = s
-            .theta
-            .iter()
-            .zip(&s.y)
-            .map(|(a, b)| (a - b) * (a - b))
-            .sum();
-        let dz: f64 = s.lam.iter().zip(&s.z).map(|(a, b)| (a - b) * (a - b)).sum();
-        Ok(f + lg + dy / (2.0 * self.cfg.gamma1) - dz / (2.0 * self.cfg.gamma2))
+        Ok(self.value_function(&s.x, &s.y, &s.z, &s.theta, &s.lam)?.0)
     }
 
     /// The inner saddle point `(θ*, λ*)` of `v_γ(x, y, z)` by `iters` projected
@@ -301,7 +290,7 @@ impl Solver for LvHba {
         let p = self.problem.n_constraints();
         let mut calls = OracleCounts::default();
         calls.add("projection", 1);
-        let upper = self.problem.upper(&x, &y, &Sample::Exact)?.0;
+        let upper = self.problem.upper_value(&x, &y, &Sample::Exact)?;
         // λ0 and z0 start inside Λ and Z (the script variant leaves λ unprojected).
         let mut lam = vec![self.cfg.lambda0; p];
         let mut z = vec![self.cfg.z0; p];
@@ -376,7 +365,7 @@ impl Solver for LvHba {
             self.clip_multipliers(&mut s.z);
         }
         s.k += 1;
-        s.upper = p.upper(&s.x, &s.y, &e)?.0;
+        s.upper = p.upper_value(&s.x, &s.y, &e)?;
         let full = s.k.is_multiple_of(c.eval_every);
         Ok(StepReport::go(self.metrics(s, full)?))
     }

@@ -6,9 +6,9 @@
 //! lower `(1/n) Σ sigmoid(lambda_i) CE_i(W) + (mu/2) ||W||²` (strongly convex in `W`),
 //! upper `(1/n_val) Σ CE_j(W)` on the clean validation rows.
 
-use super::softmax::{add_outer, argmax, hess_logits, logits, probs_ce, residual};
 use super::{Bilevel, Sample, ValueGrad, check_dims, expect_len, split_indices};
 use crate::data::{Dataset, digits};
+use crate::softmax::{add_outer, argmax, hess_logits, logits, probs_ce, residual, sigmoid};
 use optlab_core::config::{in_unit_interval, positive};
 use optlab_core::seed::stream;
 use optlab_core::{Error, Result};
@@ -59,10 +59,6 @@ pub struct HyperClean {
     mu: f64,
     c: usize,
     k: usize,
-}
-
-fn sigmoid(t: f64) -> f64 {
-    1.0 / (1.0 + (-t).exp())
 }
 
 impl HyperClean {

@@ -11,7 +11,6 @@
 
 pub mod clean;
 pub mod rnn;
-mod softmax;
 pub mod svm;
 pub mod toys;
 
@@ -55,6 +54,16 @@ impl Sample {
                 Ok(rows.clone())
             }
             _ => Ok((0..n).collect()),
+        }
+    }
+
+    /// How many rows of a level with `n` rows this sample covers.
+    pub fn n_rows(&self, n: usize) -> usize {
+        match self {
+            Sample::Draw {
+                rows: Some(rows), ..
+            } => rows.len(),
+            _ => n,
         }
     }
 
@@ -115,6 +124,11 @@ pub trait Bilevel: Send + Sync {
 
     /// Upper-level value and gradients `(F, ∇_x F, ∇_y F)`.
     fn upper(&self, x: &[f64], y: &[f64], s: &Sample) -> Result<ValueGrad>;
+    /// The upper-level value alone (monitoring); problems whose gradient is costly override
+    /// it with a forward-only pass giving the same number.
+    fn upper_value(&self, x: &[f64], y: &[f64], s: &Sample) -> Result<f64> {
+        Ok(self.upper(x, y, s)?.0)
+    }
     /// Lower-level value and gradients `(f, ∇_x f, ∇_y f)`.
     fn lower(&self, x: &[f64], y: &[f64], s: &Sample) -> Result<ValueGrad>;
     /// `∇²_yy f(x, y) v` (length `dim_y`).

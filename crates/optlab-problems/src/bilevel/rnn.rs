@@ -12,9 +12,9 @@
 //! Derivatives are exact (hand-written backpropagation through time, f64): burn's autodiff
 //! has no mixed second-order products, and the classic methods stay burn-free.
 
-use super::softmax::{add_outer, argmax, back_features, hess_logits, logits, probs_ce, residual};
 use super::{Bilevel, Sample, ValueGrad, check_dims, expect_len, split_indices};
 use crate::data::{Dataset, digits};
+use crate::softmax::{add_outer, argmax, back_features, hess_logits, logits, probs_ce, residual};
 use optlab_core::config::{at_least_one, positive};
 use optlab_core::seed::stream;
 use optlab_core::{Error, Result};
@@ -181,42 +181,66 @@ impl HyperRep {
         }
     }
 
+    /// Run `rows` of `d` through the RNN and the head `v`, calling `f` with each row's result.
+    fn for_rows(&self, p: &Params, v: &[f64], d: &Dataset, rows: &[usize], mut f: impl FnMut(Row)) {
+        let h = self.hidden;
+        for &i in rows {
+            let u = d.row(i);
+            let hs = self.forward(p, u);
+            let z = logits(v, self.c, &hs[STEPS * h..]);
+            let (pr, ce) = probs_ce(&z, d.y[i]);
+            f(Row {
+                u,
+                hs: &hs,
+                features: &hs[STEPS * h..],
+                logits: &z,
+                probs: &pr,
+                ce,
+                label: d.y[i],
+            });
+        }
+    }
+
     /// Cross-entropy (mean over `rows` of `d`) and its gradients in the RNN parameters and the
     /// head.
     fn ce_grad(&self, x: &[f64], v: &[f64], d: &Dataset, rows: &[usize]) -> ValueGrad {
         let p = self.params(x);
-        let h = self.hidden;
         let scale = 1.0 / rows.len() as f64;
         let (mut val, mut gx, mut gy) = (0.0, vec![0.0; x.len()], vec![0.0; v.len()]);
-        for &i in rows {
-            let u = d.row(i);
-            let hs = self.forward(&p, u);
-            let a = &hs[STEPS * h..];
-            let (pr, ce) = probs_ce(&logits(v, self.c, a), d.y[i]);
-            val += scale * ce;
-            let r = residual(&pr, d.y[i]);
-            add_outer(&mut gy, scale, &r, a);
-            let dh: Vec<f64> = back_features(v, h, &r)
+        self.for_rows(&p, v, d, rows, |row| {
+            val += scale * row.ce;
+            let r = residual(row.probs, row.label);
+            add_outer(&mut gy, scale, &r, row.features);
+            let dh: Vec<f64> = back_features(v, self.hidden, &r)
                 .into_iter()
                 .map(|t| scale * t)
                 .collect();
-            self.backward(&p, u, &hs, &dh, &mut gx);
-        }
+            self.backward(&p, row.u, row.hs, &dh, &mut gx);
+        });
         (val, gx, gy)
     }
 
     fn loss_acc(&self, x: &[f64], v: &[f64], d: &Dataset) -> (f64, f64) {
         let p = self.params(x);
-        let h = self.hidden;
         let (mut loss, mut hits) = (0.0, 0usize);
-        for i in 0..d.len() {
-            let hs = self.forward(&p, d.row(i));
-            let z = logits(v, self.c, &hs[STEPS * h..]);
-            loss += probs_ce(&z, d.y[i]).1;
-            hits += usize::from(argmax(&z) == d.y[i]);
-        }
+        let all: Vec<usize> = (0..d.len()).collect();
+        self.for_rows(&p, v, d, &all, |row| {
+            loss += row.ce;
+            hits += usize::from(argmax(row.logits) == row.label);
+        });
         (loss / d.len() as f64, hits as f64 / d.len() as f64)
     }
+}
+
+/// One row's pass through the RNN and the head.
+struct Row<'a> {
+    u: &'a [f64],
+    hs: &'a [f64],
+    features: &'a [f64],
+    logits: &'a [f64],
+    probs: &'a [f64],
+    ce: f64,
+    label: usize,
 }
 
 impl Bilevel for HyperRep {
@@ -244,6 +268,18 @@ impl Bilevel for HyperRep {
         Ok(self.ce_grad(x, y, &self.val, &s.rows(self.val.len())?))
     }
 
+    /// The value alone: forward passes only (the same sum as [`Bilevel::upper`]'s value).
+    fn upper_value(&self, x: &[f64], y: &[f64], s: &Sample) -> Result<f64> {
+        check_dims(self, x, y)?;
+        let rows = s.rows(self.val.len())?;
+        let scale = 1.0 / rows.len() as f64;
+        let mut val = 0.0;
+        self.for_rows(&self.params(x), y, &self.val, &rows, |row| {
+            val += scale * row.ce
+        });
+        Ok(val)
+    }
+
     fn lower(&self, x: &[f64], y: &[f64], s: &Sample) -> Result<ValueGrad> {
         check_dims(self, x, y)?;
         let (val, gx, mut gy) = self.ce_grad(x, y, &self.train, &s.rows(self.train.len())?);
@@ -255,17 +291,13 @@ impl Bilevel for HyperRep {
     fn lower_hvp_yy(&self, x: &[f64], y: &[f64], v: &[f64], s: &Sample) -> Result<Vec<f64>> {
         check_dims(self, x, y)?;
         expect_len("direction v", v, self.dim_head())?;
-        let p = self.params(x);
-        let h = self.hidden;
         let rows = s.rows(self.train.len())?;
         let scale = 1.0 / rows.len() as f64;
         let mut out: Vec<f64> = v.iter().map(|a| self.mu * a).collect();
-        for &i in &rows {
-            let hs = self.forward(&p, self.train.row(i));
-            let a = &hs[STEPS * h..];
-            let (pr, _) = probs_ce(&logits(y, self.c, a), self.train.y[i]);
-            add_outer(&mut out, scale, &hess_logits(&pr, &logits(v, self.c, a)), a);
-        }
+        self.for_rows(&self.params(x), y, &self.train, &rows, |row| {
+            let hz = hess_logits(row.probs, &logits(v, self.c, row.features));
+            add_outer(&mut out, scale, &hz, row.features);
+        });
         Ok(out)
     }
 
@@ -277,21 +309,17 @@ impl Bilevel for HyperRep {
         let rows = s.rows(self.train.len())?;
         let scale = 1.0 / rows.len() as f64;
         let mut out = vec![0.0; x.len()];
-        for &i in &rows {
-            let u = self.train.row(i);
-            let hs = self.forward(&p, u);
-            let a = &hs[STEPS * h..];
-            let (pr, _) = probs_ce(&logits(y, self.c, a), self.train.y[i]);
-            let r = residual(&pr, self.train.y[i]);
+        self.for_rows(&p, y, &self.train, &rows, |row| {
+            let r = residual(row.probs, row.label);
             // d/dt of the feature gradient V_tᵀ (p(V_t a) - e) at V_t = y + t v.
-            let hv = hess_logits(&pr, &logits(v, self.c, a));
+            let hv = hess_logits(row.probs, &logits(v, self.c, row.features));
             let dh: Vec<f64> = back_features(v, h, &r)
                 .iter()
                 .zip(back_features(y, h, &hv))
                 .map(|(s1, s2)| scale * (s1 + s2))
                 .collect();
-            self.backward(&p, u, &hs, &dh, &mut out);
-        }
+            self.backward(&p, row.u, row.hs, &dh, &mut out);
+        });
         Ok(out)
     }
 

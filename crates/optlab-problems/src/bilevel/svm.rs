@@ -14,6 +14,7 @@
 
 use super::{Bilevel, Sample, ValueGrad, check_dims, expect_len, split_indices};
 use crate::data::parse_libsvm;
+use crate::softmax::sigmoid;
 use clarabel::algebra::CscMatrix;
 use clarabel::solver::{
     DefaultSettingsBuilder, DefaultSolver, IPSolver, SolverStatus, SupportedConeT,
@@ -121,10 +122,6 @@ pub struct SvmHo {
 
 fn leaky(q: f64) -> (f64, f64) {
     if q > 0.0 { (q, 1.0) } else { (0.01 * q, 0.01) }
-}
-
-fn sigmoid(u: f64) -> f64 {
-    1.0 / (1.0 + (-u).exp())
 }
 
 /// A projection onto a polyhedron `{u : G u <= h}` (rows of `G` as sparse `(col, value)`
@@ -337,9 +334,9 @@ impl SvmHo {
             a.push(1.0);
             a
         };
-        let resid = |u: &[f64], i: usize| -> f64 {
-            1.0 - xi0[i] - self.train.t[i] * abar(i).iter().zip(u).map(|(a, b)| a * b).sum::<f64>()
-        };
+        // 1 - ξ0_i - t_i ãᵢᵀu, without forming ãᵢ.
+        let resid =
+            |u: &[f64], i: usize| -> f64 { 1.0 - xi0[i] - self.train.margin(i, &u[..d], u[d]) };
         let phi = |u: &[f64]| -> f64 {
             let du: f64 = u.iter().zip(&u0).map(|(a, b)| (a - b) * (a - b)).sum();
             0.5 * du + 0.5 * (0..n).map(|i| resid(u, i).max(0.0).powi(2)).sum::<f64>()
