@@ -602,6 +602,7 @@ pub fn cmd_bench(
         "bilevel",
         "adadagrad",
         "galore",
+        "lm",
     ];
     if let Some(o) = only
         && !known.contains(&o)
@@ -657,6 +658,9 @@ pub fn cmd_bench(
     }
     if want("galore") {
         crate::bench_galore::galore(&mut r, full, seeds)?;
+    }
+    if want("lm") {
+        crate::bench_lm::lm(&mut r, full, threads, seeds)?;
     }
     if want("lion") {
         lion(&mut r, full, threads, seeds)?;

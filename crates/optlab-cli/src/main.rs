@@ -11,6 +11,7 @@ mod bench_constrained;
 mod bench_dag;
 mod bench_dfo;
 mod bench_galore;
+mod bench_lm;
 mod bench_relu;
 mod check;
 mod lazy;

@@ -9,6 +9,7 @@ pub mod batch_size;
 pub mod galore;
 pub mod kernels_bench;
 pub mod lion;
+pub mod lm;
 pub mod methods;
 pub mod mlp;
 pub mod real;

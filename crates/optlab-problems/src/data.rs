@@ -439,3 +439,7 @@ mod tests {
         }
     }
 }
+
+/// Tiny Shakespeare (Karpathy's char-rnn corpus: 1,115,394 ASCII bytes, 65 distinct
+/// characters; provenance and license in `data/LICENSE-DATA.md`).
+pub const TINY_SHAKESPEARE: &str = include_str!("../data/tinyshakespeare.txt");
