@@ -603,6 +603,7 @@ pub fn cmd_bench(
         "adadagrad",
         "galore",
         "lm",
+        "lora",
     ];
     if let Some(o) = only
         && !known.contains(&o)
@@ -658,6 +659,9 @@ pub fn cmd_bench(
     }
     if want("galore") {
         crate::bench_galore::galore(&mut r, full, seeds)?;
+    }
+    if want("lora") {
+        crate::bench_lora::lora(&mut r, full, threads, seeds)?;
     }
     if want("lm") {
         crate::bench_lm::lm(&mut r, full, threads, seeds)?;

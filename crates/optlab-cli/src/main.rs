@@ -12,6 +12,7 @@ mod bench_dag;
 mod bench_dfo;
 mod bench_galore;
 mod bench_lm;
+mod bench_lora;
 mod bench_relu;
 mod check;
 mod lazy;

@@ -10,6 +10,7 @@ pub mod galore;
 pub mod kernels_bench;
 pub mod lion;
 pub mod lm;
+pub mod lora;
 pub mod methods;
 pub mod mlp;
 pub mod real;

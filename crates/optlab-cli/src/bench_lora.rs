@@ -1,0 +1,415 @@
+//! `optlab bench --only lora`: LoRA, Flat-LoRA, LoRA-GGPO and SAM-LoRA fine-tuning a
+//! pretrained digits MLP on a small task with label noise (dl-optimizers.md §4.6): test loss
+//! over steps and over ranks (the "double descent" view), flatness, evaluations per step.
+
+use crate::bench::{Report, mean_sd, median};
+use anyhow::Result;
+use optlab_nn::adamw::{AdamWConfig, AdamWState};
+use optlab_nn::lora::{GgpoConfig, GgpoNoise, GgpoState, Lora, LoraTarget, ggpo_step};
+use optlab_nn::methods::DigitsMlp;
+use optlab_nn::mlp::{Classification, Mlp};
+use optlab_nn::step::{sam_step, step};
+use optlab_report::plot::{LinePlot, Series};
+use optlab_report::table::MarkdownTable;
+use rand::Rng as _;
+use rand::seq::SliceRandom;
+use std::time::Instant;
+
+const PER_CLASS: usize = 30;
+const LABEL_NOISE: f64 = 0.2;
+const BATCH: usize = 32;
+const FLAT_RADIUS: f64 = 0.2;
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Plain,
+    Ggpo(GgpoConfig),
+    Sam(f64),
+}
+
+struct Arm {
+    label: &'static str,
+    kind: Kind,
+}
+
+struct Task {
+    mlp: Mlp,
+    base: Vec<Vec<f32>>,
+    train: Classification,
+    test: Classification,
+}
+
+#[derive(Default)]
+struct Out {
+    curve: Vec<(f64, f64)>,
+    final_loss: f64,
+    final_acc: f64,
+    bump: f64,
+    flatness: f64,
+    evals_per_step: f64,
+    ms_per_step: f64,
+}
+
+fn subset(d: &Classification, idx: &[usize]) -> Classification {
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    d.gather(idx, &mut x, &mut y);
+    Classification {
+        x,
+        y,
+        n_features: d.n_features,
+        n_classes: d.n_classes,
+    }
+}
+
+/// Pretrain on digits 0-4 (AdamW, 600 steps of 64); returns the network, its parameters and
+/// all digits rows (train and test split together). The fine-tuning task is digits 5-9 with
+/// `PER_CLASS` examples per class, `LABEL_NOISE` of them relabelled to another class of 5-9;
+/// every other 5-9 row is the test set.
+fn pretrain() -> Result<(Mlp, Vec<Vec<f32>>, Classification)> {
+    let (mlp, train, test) = DigitsMlp::default().build()?;
+    let low: Vec<usize> = (0..train.len()).filter(|&i| train.y[i] < 5).collect();
+    let pre = subset(&train, &low);
+    let sizes = mlp.param_sizes();
+    let mut params = mlp.init(&mut optlab_core::seed::stream(1000, "pretrain-init"));
+    let mut opt = (
+        AdamWConfig {
+            lr: 1e-3,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
+        AdamWState::<f32>::new(&sizes),
+    );
+    let decay = vec![false; sizes.len()];
+    let mut rng = optlab_core::seed::stream(1000, "pretrain-batches");
+    let (mut xb, mut yb) = (Vec::new(), Vec::new());
+    for _ in 0..600 {
+        let idx: Vec<usize> = (0..64).map(|_| rng.random_range(0..pre.len())).collect();
+        pre.gather(&idx, &mut xb, &mut yb);
+        let mut loss = |p: &[Vec<f32>]| mlp.loss_and_grads(p, &xb, &yb);
+        step(&mut opt, 1e-3, &mut params, &decay, &mut loss)?;
+    }
+    let mut all = train;
+    all.x.extend_from_slice(&test.x);
+    all.y.extend_from_slice(&test.y);
+    Ok((mlp, params, all))
+}
+
+/// The fine-tuning split of digits 5-9 for `seed`.
+fn task(mlp: &Mlp, base: &[Vec<f32>], all: &Classification, seed: u64) -> Task {
+    let mut rng = optlab_core::seed::stream(seed, "lora-task");
+    let mut ft = Vec::new();
+    let mut rest = Vec::new();
+    for c in 5..10 {
+        let mut rows: Vec<usize> = (0..all.len()).filter(|&i| all.y[i] == c).collect();
+        rows.shuffle(&mut rng);
+        ft.extend_from_slice(&rows[..PER_CLASS]);
+        rest.extend_from_slice(&rows[PER_CLASS..]);
+    }
+    let mut fine = subset(all, &ft);
+    for y in fine.y.iter_mut() {
+        if rng.random::<f64>() < LABEL_NOISE {
+            let other = 5 + (*y - 5 + rng.random_range(1..5)) % 5;
+            *y = other;
+        }
+    }
+    Task {
+        mlp: mlp.clone(),
+        base: base.to_vec(),
+        train: fine,
+        test: subset(all, &rest),
+    }
+}
+
+/// Mean train-loss increase under random filter-wise perturbations of the adapted matrices of
+/// relative size `FLAT_RADIUS` (each output unit's noise norm ≈ radius x its weight norm).
+fn flatness(t: &Task, lora: &Lora, p: &[Vec<f32>], seed: u64) -> Result<f64> {
+    let full = lora.merge(p)?;
+    let (l0, _) = t.mlp.evaluate(&full, &t.train)?;
+    let mut rng = optlab_core::seed::stream(seed, "flatness");
+    let mut rises = Vec::new();
+    for _ in 0..8 {
+        let mut q = full.clone();
+        for tg in lora.targets() {
+            let w = optlab_nn::lora::column_norms(&q[tg.tensor], tg.rows, tg.cols);
+            for i in 0..tg.rows {
+                for (j, wj) in w.iter().enumerate() {
+                    let e = FLAT_RADIUS * wj / (tg.rows as f64).sqrt()
+                        * optlab_core::seed::normal(&mut rng);
+                    q[tg.tensor][i * tg.cols + j] += e as f32;
+                }
+            }
+        }
+        rises.push(t.mlp.evaluate(&q, &t.train)?.0 - l0);
+    }
+    Ok(mean_sd(&rises).0)
+}
+
+fn run(t: &Task, arm: &Arm, rank: usize, steps: usize, seed: u64) -> Result<Out> {
+    // W_0 (64 x 256) and W_1 (256 x 256) adapted; the head (W_2, b_2) trained in full.
+    let targets = vec![
+        LoraTarget {
+            tensor: 0,
+            rows: 64,
+            cols: 256,
+        },
+        LoraTarget {
+            tensor: 2,
+            rows: 256,
+            cols: 256,
+        },
+    ];
+    let lora = Lora::new(t.base.clone(), targets, vec![4, 5], rank, 2.0 * rank as f64)?;
+    let sizes = lora.param_sizes();
+    let mut p = lora.init(seed);
+    let mut opt = (
+        AdamWConfig {
+            lr: 1e-3,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
+        AdamWState::<f32>::new(&sizes),
+    );
+    let decay = vec![false; sizes.len()];
+    let mut gg = GgpoState::new(seed);
+    let mut rng = optlab_core::seed::stream(seed, "lora-batches");
+    let (mut xb, mut yb) = (Vec::new(), Vec::new());
+    let mut out = Out::default();
+    let eval_every = 10;
+    let (l, _) = t.mlp.evaluate(&lora.merge(&p)?, &t.test)?;
+    out.curve.push((0.0, l));
+    let mut evals = 0usize;
+    let mut secs = 0.0;
+    for k in 0..steps {
+        let idx: Vec<usize> = (0..BATCH)
+            .map(|_| rng.random_range(0..t.train.len()))
+            .collect();
+        t.train.gather(&idx, &mut xb, &mut yb);
+        let start = Instant::now();
+        let mut model = |q: &[Vec<f32>]| {
+            evals += 1;
+            t.mlp.loss_and_grads(q, &xb, &yb)
+        };
+        match arm.kind {
+            Kind::Plain => {
+                step(
+                    &mut opt,
+                    1e-3,
+                    &mut p,
+                    &decay,
+                    &mut lora.closure(&mut model),
+                )?;
+            }
+            Kind::Ggpo(c) => {
+                ggpo_step(
+                    &mut opt, 1e-3, &lora, &mut p, &decay, &c, &mut gg, &mut model,
+                )?;
+            }
+            Kind::Sam(rho) => {
+                sam_step(
+                    &mut opt,
+                    1e-3,
+                    rho,
+                    &mut p,
+                    &decay,
+                    &mut lora.closure(&mut model),
+                )?;
+            }
+        }
+        secs += start.elapsed().as_secs_f64();
+        if (k + 1) % eval_every == 0 {
+            let (l, _) = t.mlp.evaluate(&lora.merge(&p)?, &t.test)?;
+            out.curve.push(((k + 1) as f64, l));
+        }
+    }
+    let merged = lora.merge(&p)?;
+    let (l, a) = t.mlp.evaluate(&merged, &t.test)?;
+    out.final_loss = l;
+    out.final_acc = a;
+    // Largest rise of the test loss above its running minimum (0 for a monotone curve).
+    let mut run_min = f64::INFINITY;
+    for &(_, v) in &out.curve {
+        run_min = run_min.min(v);
+        out.bump = out.bump.max(v - run_min);
+    }
+    out.flatness = flatness(t, &lora, &p, seed)?;
+    out.evals_per_step = evals as f64 / steps as f64;
+    out.ms_per_step = 1e3 * secs / steps as f64;
+    Ok(out)
+}
+
+/// The LoRA section.
+pub fn lora(r: &mut Report, full: bool, threads: usize, seeds: u64) -> Result<()> {
+    let ranks: &[usize] = if full {
+        &[1, 2, 4, 8, 16, 32]
+    } else {
+        &[1, 4, 16]
+    };
+    let steps = if full { 600 } else { 300 };
+    let arms = [
+        Arm {
+            label: "LoRA",
+            kind: Kind::Plain,
+        },
+        Arm {
+            label: "Flat-LoRA (σ = 0.05, β = 0)",
+            kind: Kind::Ggpo(GgpoConfig {
+                sigma: 0.05,
+                beta: 0.0,
+                noise: GgpoNoise::SumOfSquares,
+            }),
+        },
+        Arm {
+            label: "GGPO sum-of-squares (σ = 0.05, β = 0.5)",
+            kind: Kind::Ggpo(GgpoConfig {
+                sigma: 0.05,
+                beta: 0.5,
+                noise: GgpoNoise::SumOfSquares,
+            }),
+        },
+        Arm {
+            label: "GGPO sum-of-squares (σ = 0.3, β = 3)",
+            kind: Kind::Ggpo(GgpoConfig {
+                sigma: 0.3,
+                beta: 3.0,
+                noise: GgpoNoise::SumOfSquares,
+            }),
+        },
+        Arm {
+            label: "GGPO kohya (σ = 0.03, β = 0.01)",
+            kind: Kind::Ggpo(GgpoConfig {
+                sigma: 0.03,
+                beta: 0.01,
+                noise: GgpoNoise::Kohya,
+            }),
+        },
+        Arm {
+            label: "SAM-LoRA (ρ = 0.05)",
+            kind: Kind::Sam(0.05),
+        },
+    ];
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    let (mlp, base, all) = pool.install(pretrain)?;
+    let tasks: Vec<Task> = (0..seeds).map(|s| task(&mlp, &base, &all, s)).collect();
+    let mut t = MarkdownTable::new(&[
+        "arm",
+        "rank",
+        "final test loss (mean ± sd)",
+        "bump (max rise over running min)",
+        "test acc.",
+        "flatness (train-loss rise)",
+        "evals / step",
+        "ms / step",
+    ]);
+    let mut summary = MarkdownTable::new(&[
+        "arm",
+        "mean final test loss (all ranks)",
+        "mean bump",
+        "mean test acc.",
+        "mean flatness",
+    ]);
+    let mut by_rank = Vec::new();
+    let mut curves = Vec::new();
+    let mut json = Vec::new();
+    let plot_rank = *ranks.last().unwrap_or(&1);
+    for arm in &arms {
+        let mut rank_pts = Vec::new();
+        let (mut fl, mut bu, mut ac, mut fa) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for &rank in ranks {
+            let mut outs = Vec::new();
+            for (seed, task) in tasks.iter().enumerate() {
+                eprintln!("  lora: {} rank {rank} seed {seed}", arm.label);
+                outs.push(pool.install(|| run(task, arm, rank, steps, seed as u64))?);
+            }
+            let col = |f: fn(&Out) -> f64| outs.iter().map(f).collect::<Vec<f64>>();
+            let (l, sd) = mean_sd(&col(|o| o.final_loss));
+            let bump = mean_sd(&col(|o| o.bump)).0;
+            let acc = mean_sd(&col(|o| o.final_acc)).0;
+            let flat = mean_sd(&col(|o| o.flatness)).0;
+            let ev = outs[0].evals_per_step;
+            let ms = median(col(|o| o.ms_per_step));
+            t.row(&[
+                arm.label.to_string(),
+                format!("{rank}"),
+                format!("{l:.4} ± {sd:.4}"),
+                format!("{bump:.4}"),
+                format!("{acc:.4}"),
+                format!("{flat:.4}"),
+                format!("{ev:.0}"),
+                format!("{ms:.2}"),
+            ]);
+            rank_pts.push((rank as f64, l));
+            fl.push(l);
+            bu.push(bump);
+            ac.push(acc);
+            fa.push(flat);
+            json.push(
+                serde_json::json!({"arm": arm.label, "rank": rank, "final_test_loss": l,
+                "final_test_loss_sd": sd, "bump": bump, "test_acc": acc, "flatness": flat,
+                "evals_per_step": ev, "ms_per_step": ms}),
+            );
+            if rank == plot_rank {
+                let len = outs.iter().map(|o| o.curve.len()).min().unwrap_or(0);
+                let mut s = Series::new(arm.label, Vec::new());
+                for i in 0..len {
+                    let v: Vec<f64> = outs.iter().map(|o| o.curve[i].1).collect();
+                    s.points.push((outs[0].curve[i].0, mean_sd(&v).0));
+                }
+                curves.push(s);
+            }
+        }
+        summary.row(&[
+            arm.label.to_string(),
+            format!("{:.4}", mean_sd(&fl).0),
+            format!("{:.4}", mean_sd(&bu).0),
+            format!("{:.4}", mean_sd(&ac).0),
+            format!("{:.4}", mean_sd(&fa).0),
+        ]);
+        by_rank.push(Series::new(arm.label, rank_pts));
+    }
+    r.section(
+        "LoRA, Flat-LoRA, LoRA-GGPO and SAM-LoRA: fine-tuning with label noise",
+        &format!(
+            "MLP 64-256-256-10 pretrained on digits 0-4 (AdamW, 600 steps of 64); fine-tuned on \
+             digits 5-9 with {PER_CLASS} examples per class, {:.0}% of the labels flipped to \
+             another class of 5-9; tested on every other 5-9 row (≈ 750). LoRA on W_0 (64 x 256) \
+             and W_1 (256 x 256) with α = 2r (s = 2), the head trained in full; AdamW lr 1e-3, \
+             batch {BATCH}, {steps} steps, {} seeds (task split, label noise, LoRA init and noise \
+             differ per seed), {threads} thread(s). Bump: the largest rise of the test loss above \
+             its running minimum over the run (a non-monotone, double-descent-like curve gives \
+             a positive bump). Flatness: mean train-loss increase under random filter-wise \
+             perturbations of the merged adapted weights of relative size {FLAT_RADIUS}. GGPO's \
+             noise uses the previous step's full-weight gradient norms; SAM-LoRA ascends in A/B \
+             space and costs two evaluations.\n\nAveraged over ranks:\n\n{}\nPer rank:\n\n{}",
+            100.0 * LABEL_NOISE,
+            tasks.len(),
+            summary.render(),
+            t.render()
+        ),
+    );
+    r.plot(
+        "lora_test_loss",
+        &LinePlot {
+            title: format!("LoRA fine-tuning: test loss, rank {plot_rank} (mean over seeds)"),
+            x_label: "step".into(),
+            y_label: "test loss".into(),
+            log_x: false,
+            log_y: false,
+            series: curves,
+        },
+    )?;
+    r.plot(
+        "lora_rank",
+        &LinePlot {
+            title: "LoRA fine-tuning: final test loss vs rank (mean over seeds)".into(),
+            x_label: "rank".into(),
+            y_label: "final test loss".into(),
+            log_x: true,
+            log_y: false,
+            series: by_rank,
+        },
+    )?;
+    r.json.insert("lora".into(), json.into());
+    Ok(())
+}
