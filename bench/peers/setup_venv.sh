@@ -67,12 +67,15 @@ PINS=(
   "threadpoolctl==3.8.0"
   "narwhals==2.29.0"
   "tqdm==4.70.1"
+  # Encoder fixture (gen_encoder.py): Hugging Face tokenizers (Rust wheel) for the golden
+  # WordPiece ids; installed without its huggingface_hub dependency (NODEPS_PINS below).
 )
 
 # Installed with --no-deps: dagma declares torch and python-igraph as dependencies, but
 # dagma.linear (the only part used, dag_peers.py) imports numpy, scipy and tqdm only.
 NODEPS_PINS=(
   "dagma==1.1.1"
+  "tokenizers==0.23.3"
 )
 
 # The import check: every pinned distribution at its pinned version.

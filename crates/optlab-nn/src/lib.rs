@@ -6,6 +6,7 @@ pub mod adadagrad;
 pub mod adagrad;
 pub mod adamw;
 pub mod batch_size;
+pub mod encoder;
 pub mod galore;
 pub mod kernels_bench;
 pub mod lion;
