@@ -231,7 +231,7 @@ fn bad_folders_are_named() {
     let name = "encoder.layer.1.intermediate.dense.weight";
     header[name]["shape"] = serde_json::json!([8, 16]);
     let mut h = serde_json::to_vec(&header).unwrap();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut out = (h.len() as u64).to_le_bytes().to_vec();
@@ -251,7 +251,7 @@ fn bad_folders_are_named() {
         .unwrap()
         .insert("renamed.bias".into(), entry);
     let mut h = serde_json::to_vec(&header2).unwrap();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut out = (h.len() as u64).to_le_bytes().to_vec();
