@@ -2,6 +2,8 @@
 # Optional peer benchmarks: set up the pinned venv, then write
 #   bench/out/peers/grn_scipy.json   (scipy Newton-CG / trust-exact / L-BFGS-B on logistic regression)
 #   bench/out/peers/mlp_optax.json   (jax+optax MLP training throughput, one CPU thread)
+#   bench/out/peers/tiny_lm_jax.json (jax+optax tiny transformer LM training tokens/s, one CPU thread)
+#   bench/out/peers/optimizer_steps_optax.json (optax Lion/AdamW/AdaGrad on 10M params; SAM overhead)
 #   bench/out/peers/constrained.json (Ipopt / SLSQP / trust-constr on 19 HS problems + Poisson control)
 #   bench/out/peers/cbo_cbx.json     (CBXpy CBO on Rastrigin / Ackley, d = 2/10/20, + update throughput)
 #   bench/out/peers/dsm_nomad.json   (NOMAD 4 MADS on branin / rosenbrock / hartmann6 / styblinski_tang)
@@ -10,13 +12,16 @@
 #   bench/out/peers/dag.json         (reference NOTEARS / TOPO / TOPO-after-NOTEARS and DAGMA on the
 #                                     linear-SEM datasets optlab wrote to bench/out/dag/data; skipped
 #                                     without them or without the local reference copies, see below)
-# `optlab bench` reads the first two when they exist (constrained.json is not read by it yet).
+# `optlab bench` reads mlp_optax.json, tiny_lm_jax.json, optimizer_steps_optax.json and grn_scipy.json when they exist (constrained.json is not read by it yet).
 # Nothing here is needed by the Rust tests.
 #
 # Usage: bash bench/peers/run_all.sh [--fixtures]
 #   --fixtures  also regenerate the golden fixtures checked into the repository:
 #               crates/optlab-classic/tests/fixtures/logreg_breast_cancer.json,
 #               crates/optlab-nn/tests/fixtures/lion_optax.json,
+#               crates/optlab-nn/tests/fixtures/tiny_lm_jax.json,
+#               crates/optlab-nn/tests/fixtures/tiny_encoder/ + tiny_encoder_golden.json
+#               (gen_encoder.py; add `--real DIR` by hand to refresh minilm_real_golden.json),
 #               crates/optlab-problems/tests/fixtures/hs_derivatives.json,
 #               crates/optlab-classic/tests/fixtures/convex_relu.json and
 #               crates/optlab-classic/tests/fixtures/dag_golden.json (needs the reference copies)
@@ -45,6 +50,8 @@ GRN_ARGS=(--out "$OUT/grn_scipy.json")
 if [[ "$FIXTURES" == 1 ]]; then
   GRN_ARGS+=(--fixture)
   "$PY" "$ROOT/crates/optlab-nn/tests/fixtures/gen_lion.py"
+  "$PY" "$HERE/tiny_lm_jax.py" --fixture
+  "$PY" "$ROOT/crates/optlab-nn/tests/fixtures/gen_encoder.py"
   "$PY" "$ROOT/crates/optlab-problems/tests/fixtures/gen_constrained.py"
   "$PY" "$ROOT/crates/optlab-classic/tests/fixtures/gen_convex_relu.py"   # ~10 s
 fi
@@ -64,6 +71,8 @@ if [[ "$FIXTURES" == 1 ]]; then
 fi
 "$PY" "$HERE/grn_scipy.py" "${GRN_ARGS[@]}"
 "$PY" "$HERE/mlp_optax.py" --out "$OUT/mlp_optax.json"
+"$PY" "$HERE/tiny_lm_jax.py" --out "$OUT/tiny_lm_jax.json"   # ~1 min
+"$PY" "$HERE/optimizer_steps_optax.py" --out "$OUT/optimizer_steps_optax.json"
 "$PY" "$HERE/constrained_peers.py" --out "$OUT/constrained.json"
 "$PY" "$HERE/cbo_cbx.py" --out "$OUT/cbo_cbx.json"        # ~2 min
 "$PY" "$HERE/dsm_nomad.py" --out "$OUT/dsm_nomad.json"    # ~4 min (Python callbacks)

@@ -183,9 +183,27 @@ fn kernels(r: &mut Report, full: bool) -> Result<()> {
             k.lion_bound_ms,
         ),
     ];
-    for (name, ms) in rows {
+    let mut rows: Vec<(String, f64)> = rows.iter().map(|(n, v)| (n.to_string(), *v)).collect();
+    // optax on jax CPU for the same shapes (bench/peers/optimizer_steps_optax.py), when run.
+    let peer = read_peer("optimizer_steps_optax.json");
+    if let Some(p) = &peer {
+        let v = p["versions"]["optax"].as_str().unwrap_or("?");
+        for (key, name) in [
+            ("lion_ms", "Lion"),
+            ("adamw_ms", "AdamW"),
+            ("adagrad_ms", "AdaGrad"),
+        ] {
+            if let Some(ms) = p["results"][key].as_f64() {
+                rows.push((
+                    format!("optax {v} {name} (jit, donated buffers; peer run)"),
+                    ms,
+                ));
+            }
+        }
+    }
+    for (name, ms) in &rows {
         t.row(&[
-            name.to_string(),
+            name.clone(),
             format!("{ms:.2}"),
             format!("{:.2}x", ms / k.ours_lion_ms),
             format!("{:.2}x", ms / k.lion_bound_ms),
@@ -208,12 +226,24 @@ fn kernels(r: &mut Report, full: bool) -> Result<()> {
     let o = pool.install(|| optlab_nn::kernels_bench::sam_overhead(&mlp, &train, 128, steps, 3))?;
     r.section(
         "SAM overhead on the digits MLP, 1 thread",
-        &format!(
+        &(format!(
             "AdamW steps on the 64-256-256-10 MLP, batch 128, median of 3 repeats of {steps} steps: \
              plain step {:.3} ms, SAM step (ρ = 0.05; two forward/backward passes and the \
              perturbed copy) {:.3} ms, ratio **{:.2}x** (target ≤ 2.1x).",
             o.plain_ms, o.sam_ms, o.ratio
-        ),
+        ) + &peer
+            .as_ref()
+            .and_then(|p| {
+                let s = &p["results"]["sam"];
+                Some(format!(
+                    " The same SAM step written in jax + optax (peer run, jit): plain {:.3} ms, \
+                     SAM {:.3} ms, ratio {:.2}x.",
+                    s["plain_ms"].as_f64()?,
+                    s["sam_ms"].as_f64()?,
+                    s["ratio"].as_f64()?
+                ))
+            })
+            .unwrap_or_default()),
     );
     r.json
         .insert("sam_overhead".into(), serde_json::to_value(&o)?);
@@ -604,6 +634,7 @@ pub fn cmd_bench(
         "galore",
         "lm",
         "lora",
+        "lora-minilm",
     ];
     if let Some(o) = only
         && !known.contains(&o)
@@ -662,6 +693,10 @@ pub fn cmd_bench(
     }
     if want("lora") {
         crate::bench_lora::lora(&mut r, full, threads, seeds)?;
+    }
+    // Needs external weights and ~10 min: full suite or explicit `--only lora-minilm`.
+    if only == Some("lora-minilm") || (only.is_none() && full) {
+        crate::bench_lora::lora_minilm(&mut r, threads)?;
     }
     if want("lm") {
         crate::bench_lm::lm(&mut r, full, threads, seeds)?;

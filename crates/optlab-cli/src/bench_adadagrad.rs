@@ -71,19 +71,50 @@ fn run_arm(
     Ok(r)
 }
 
-/// The AdAdaGrad section.
+/// The AdAdaGrad sections: softmax regression, then a one-hidden-layer network.
 pub fn adadagrad(r: &mut Report, full: bool, threads: usize, seeds: u64) -> Result<()> {
     let seeds = if full { seeds } else { seeds.min(3) };
-    let budget = 150 * 1437;
-    let lrs = [0.03, 0.1, 0.3];
     let data = SoftmaxData::digits(0)?;
+    section(r, &data, 150, seeds, threads, true)?;
+    // The network: 64-32-10 tanh; a shorter budget and the main arms in the quick suite.
+    section(
+        r,
+        &data.clone().with_hidden(32),
+        if full { 150 } else { 50 },
+        seeds,
+        threads,
+        full,
+    )
+}
+
+fn section(
+    r: &mut Report,
+    data: &SoftmaxData,
+    epochs: u64,
+    seeds: u64,
+    threads: usize,
+    all_arms: bool,
+) -> Result<()> {
+    let net = data.hidden > 0;
+    let budget = epochs * 1437;
+    let lrs = [0.03, 0.1, 0.3];
     let base = AdAdaGradConfig {
         max_samples: budget,
         eval_every_samples: budget,
         ..Default::default()
     };
     let mut arms = Vec::new();
-    for b in [2usize, 8, 32, 128, 1437] {
+    let batches: &[usize] = if all_arms {
+        &[2, 8, 32, 128, 1437]
+    } else {
+        &[2, 32, 1437]
+    };
+    let etas: &[f64] = if all_arms {
+        &[0.5, 1.0, 2.0, 4.0]
+    } else {
+        &[1.0, 2.0]
+    };
+    for &b in batches {
         arms.push(Arm {
             label: format!("constant b = {b}"),
             cfg: AdAdaGradConfig {
@@ -93,7 +124,7 @@ pub fn adadagrad(r: &mut Report, full: bool, threads: usize, seeds: u64) -> Resu
             },
         });
     }
-    for eta in [0.5, 1.0, 2.0, 4.0] {
+    for &eta in etas {
         arms.push(Arm {
             label: format!("norm test η = {eta} (b0 = 2)"),
             cfg: AdAdaGradConfig {
@@ -135,7 +166,7 @@ pub fn adadagrad(r: &mut Report, full: bool, threads: usize, seeds: u64) -> Resu
         let mut best: Option<(f64, Res)> = None;
         for &lr in &lrs {
             let res = run_arm(
-                &data,
+                data,
                 AdAdaGradConfig { lr, ..arm.cfg },
                 seeds,
                 adaptive,
@@ -178,11 +209,26 @@ pub fn adadagrad(r: &mut Report, full: bool, threads: usize, seeds: u64) -> Resu
             "test_acc": acc, "test_acc_sd": sd, "final_batch": median(res.final_batch.clone())}),
         );
     }
+    let (title, model) = if net {
+        (
+            "AdAdaGrad on a network (digits, 64-32-10 tanh MLP)",
+            format!(
+                "A one-hidden-layer tanh network ({} parameters, PyTorch-style init from the run \
+                 seed; exact per-sample gradients in f64)",
+                data.dim()
+            ),
+        )
+    } else {
+        (
+            "AdAdaGrad: adaptive batch sizes for AdaGrad (digits softmax regression)",
+            "Multinomial logistic regression".to_string(),
+        )
+    };
     r.section(
-        "AdAdaGrad: adaptive batch sizes for AdaGrad (digits softmax regression)",
+        title,
         &format!(
-            "Multinomial logistic regression on digits (1437 train / 360 test, pixels / 16), \
-             AdaGrad with torch conventions, budget {budget} samples (150 epochs), {seeds} seeds; \
+            "{model} on digits (1437 train / 360 test, pixels / 16), \
+             AdaGrad with torch conventions, budget {budget} samples ({epochs} epochs), {seeds} seeds; \
              each arm takes the best of lr ∈ {lrs:?} by mean test accuracy. Adaptive arms start \
              at b = 2 and grow the batch by their test after every step (never shrinking, capped \
              at 1437). Reference points: constant b = 2 reaches {} in {} steps; full batch \
@@ -196,9 +242,16 @@ pub fn adadagrad(r: &mut Report, full: bool, threads: usize, seeds: u64) -> Resu
         ),
     );
     r.plot(
-        "adadagrad_batch_size",
+        if net {
+            "adadagrad_mlp_batch_size"
+        } else {
+            "adadagrad_batch_size"
+        },
         &LinePlot {
-            title: "AdAdaGrad: batch size vs samples seen (seed 0, best lr)".into(),
+            title: format!(
+                "AdAdaGrad{}: batch size vs samples seen (seed 0, best lr)",
+                if net { " (MLP)" } else { "" }
+            ),
             x_label: "samples seen".into(),
             y_label: "batch size".into(),
             log_x: false,
@@ -206,6 +259,9 @@ pub fn adadagrad(r: &mut Report, full: bool, threads: usize, seeds: u64) -> Resu
             series,
         },
     )?;
-    r.json.insert("adadagrad".into(), json.into());
+    r.json.insert(
+        if net { "adadagrad_mlp" } else { "adadagrad" }.into(),
+        json.into(),
+    );
     Ok(())
 }

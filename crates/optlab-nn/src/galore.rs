@@ -53,6 +53,9 @@ pub struct GaLoreConfig {
     pub weight_decay: f64,
     /// `keep` or `reset`.
     pub on_refresh: OnRefresh,
+    /// `one-sided` (the papers' `Pᵀ G` / `G Qᵀ`, default) or `two-sided-tucker` (the Natural
+    /// GaLore reference code's `SubSpaceAdamW`: `Uᵀ G V`, an `r x r` core).
+    pub projection: Projection,
     /// Natural GaLore: precondition the projected gradient by the inverse empirical Fisher.
     pub natural: bool,
     /// Natural GaLore's history length `s`.
@@ -72,6 +75,7 @@ impl Default for GaLoreConfig {
             eps: 1e-6,
             weight_decay: 0.0,
             on_refresh: OnRefresh::Keep,
+            projection: Projection::OneSided,
             natural: false,
             history: 20,
             damping: 1e-3,
@@ -93,6 +97,18 @@ impl MethodConfig for GaLoreConfig {
     }
 }
 
+/// How a matrix gradient is projected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Projection {
+    /// Compress the smaller dimension only (GaLore; the Natural GaLore paper).
+    OneSided,
+    /// Compress both: `R = Uᵀ G V` with the top-`r` left and right singular vectors — the
+    /// Tucker decomposition of rank `r` on both modes that the Natural GaLore reference code
+    /// uses (for a matrix, Tucker/HOSVD factors are the truncated SVD's).
+    TwoSidedTucker,
+}
+
 /// Which side a matrix is projected on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Side {
@@ -100,6 +116,8 @@ pub enum Side {
     Left,
     /// `R = G Qᵀ` (`m >= n`), projector `Q` is `r x n`.
     Right,
+    /// `R = Pᵀ G Qᵀ` (`r x r`); the projector stores `P` (`m x r`) then `Q` (`r x n`).
+    Both,
 }
 
 /// Per-tensor state.
@@ -168,14 +186,17 @@ impl GaLoreState {
                             ),
                         ));
                     }
-                    let side = if m >= n { Side::Right } else { Side::Left };
-                    let big = m.max(n);
+                    let (side, moments) = match cfg.projection {
+                        Projection::TwoSidedTucker => (Side::Both, cfg.rank * cfg.rank),
+                        Projection::OneSided if m >= n => (Side::Right, m * cfg.rank),
+                        Projection::OneSided => (Side::Left, n * cfg.rank),
+                    };
                     TensorState {
                         shape: Some((m, n)),
                         side: Some(side),
                         projector: Vec::new(),
-                        m: vec![0.0; big * cfg.rank],
-                        v: vec![0.0; big * cfg.rank],
+                        m: vec![0.0; moments],
+                        v: vec![0.0; moments],
                         history: Vec::new(),
                     }
                 }
@@ -204,9 +225,10 @@ impl GaLoreState {
             .tensors
             .iter()
             .map(|t| {
-                let proj = match t.shape {
-                    Some((m, n)) => m.min(n) * cfg.rank,
-                    None => 0,
+                let proj = match (t.shape, t.side) {
+                    (Some((m, n)), Some(Side::Both)) => (m + n) * cfg.rank,
+                    (Some((m, n)), _) => m.min(n) * cfg.rank,
+                    _ => 0,
                 };
                 let hist = if cfg.natural && t.shape.is_some() {
                     cfg.history * t.m.len()
@@ -239,40 +261,53 @@ fn projector(g: &[f32], m: usize, n: usize, r: usize, side: Side) -> Result<Vec<
     let svd = a
         .thin_svd()
         .map_err(|e| Error::Numerical(format!("galore: SVD failed: {e:?}")))?;
-    Ok(match side {
-        Side::Left => {
-            let u = svd.U();
-            let mut p = vec![0.0f32; m * r];
-            for k in 0..r {
-                let mut col: Vec<f64> = (0..m).map(|i| u[(i, k)]).collect();
-                canonical_sign(&mut col);
-                for i in 0..m {
-                    p[i * r + k] = col[i] as f32;
-                }
+    let left = || {
+        let u = svd.U();
+        let mut p = vec![0.0f32; m * r];
+        for k in 0..r {
+            let mut col: Vec<f64> = (0..m).map(|i| u[(i, k)]).collect();
+            canonical_sign(&mut col);
+            for i in 0..m {
+                p[i * r + k] = col[i] as f32;
             }
-            p
         }
-        Side::Right => {
-            let v = svd.V();
-            let mut q = vec![0.0f32; r * n];
-            for k in 0..r {
-                let mut col: Vec<f64> = (0..n).map(|j| v[(j, k)]).collect();
-                canonical_sign(&mut col);
-                for j in 0..n {
-                    q[k * n + j] = col[j] as f32;
-                }
+        p
+    };
+    let right = || {
+        let v = svd.V();
+        let mut q = vec![0.0f32; r * n];
+        for k in 0..r {
+            let mut col: Vec<f64> = (0..n).map(|j| v[(j, k)]).collect();
+            canonical_sign(&mut col);
+            for j in 0..n {
+                q[k * n + j] = col[j] as f32;
             }
-            q
+        }
+        q
+    };
+    Ok(match side {
+        Side::Left => left(),
+        Side::Right => right(),
+        Side::Both => {
+            let mut pq = left();
+            pq.extend(right());
+            pq
         }
     })
 }
 
-/// The stored projector as a matrix (`m x r` for `Left`, `r x n` for `Right`).
+/// The stored projector as a matrix (`m x r` for `Left`, `r x n` for `Right`; `P` for
+/// `Both`, whose `Q` is [`projector_q`]).
 fn projector_mat(pr: &[f32], m: usize, n: usize, r: usize, side: Side) -> Mat<f64> {
     match side {
-        Side::Left => Mat::from_fn(m, r, |a, k| f64::from(pr[a * r + k])),
+        Side::Left | Side::Both => Mat::from_fn(m, r, |a, k| f64::from(pr[a * r + k])),
         Side::Right => Mat::from_fn(r, n, |k, j| f64::from(pr[k * n + j])),
     }
+}
+
+/// `Q` (`r x n`) of a two-sided projector.
+fn projector_q(pr: &[f32], m: usize, n: usize, r: usize) -> Mat<f64> {
+    Mat::from_fn(r, n, |k, j| f64::from(pr[m * r + k * n + j]))
 }
 
 /// `(λI + GGᵀ)⁻¹ g` by Woodbury, `G` given by its columns `hist` (each of `g`'s length).
@@ -363,6 +398,12 @@ impl GradientTransform for (GaLoreConfig, GaLoreState) {
                             let rm = &gm * pm.transpose();
                             (0..m * r).map(|idx| rm[(idx / r, idx % r)]).collect()
                         }
+                        // R = Pᵀ G Qᵀ: r x r, row-major.
+                        Side::Both => {
+                            let qm = projector_q(&ts.projector, m, n, r);
+                            let rm = pm.transpose() * &gm * qm.transpose();
+                            (0..r * r).map(|idx| rm[(idx / r, idx % r)]).collect()
+                        }
                     };
                     (rg, Some((m, n, side)))
                 }
@@ -402,6 +443,11 @@ impl GradientTransform for (GaLoreConfig, GaLoreState) {
                         Side::Right => {
                             let nm = Mat::<f64>::from_fn(m, r, |a, k| nrm[a * r + k]);
                             &nm * &pm
+                        }
+                        Side::Both => {
+                            let nm = Mat::<f64>::from_fn(r, r, |a, k| nrm[a * r + k]);
+                            let qm = projector_q(&ts.projector, m, n, r);
+                            &pm * &nm * &qm
                         }
                     };
                     for a in 0..m {

@@ -253,6 +253,54 @@ mod training {
         assert!(ce > 0.0);
     }
 
+    /// The one-hidden-layer network: every coordinate class (W1, its bias, W2, its bias)
+    /// against central differences, a seeded init, and AdAdaGrad training it end to end.
+    #[test]
+    fn network_per_sample_gradients_and_training() {
+        let d = data().with_hidden(5);
+        let dim = d.dim();
+        assert_eq!(dim, 5 * 65 + 10 * 6);
+        let w = d.init(3);
+        assert_eq!(w, d.init(3));
+        assert_ne!(w, d.init(4));
+        assert_eq!(w[64], 0.0, "biases start at 0");
+        let mut g = vec![0.0; dim];
+        d.sample_grad(&w, 11, &mut g);
+        let h = 1e-6;
+        for k in [0, 10, 64, 65, 5 * 65 - 1, 5 * 65, 5 * 65 + 5, dim - 1] {
+            let mut wp = w.clone();
+            wp[k] += h;
+            let mut wm = w.clone();
+            wm[k] -= h;
+            let mut tmp = vec![0.0; dim];
+            let fd =
+                (d.sample_grad(&wp, 11, &mut tmp) - d.sample_grad(&wm, 11, &mut tmp)) / (2.0 * h);
+            assert!((fd - g[k]).abs() < 1e-7, "{k}: {fd} vs {}", g[k]);
+            // Biases and second-layer weights are never exactly 0 here (pixel weights can be:
+            // some digits pixels are always 0).
+            if k % 65 == 64 || k >= 5 * 65 {
+                assert!(g[k] != 0.0, "coordinate {k} exercised");
+            }
+        }
+        let cfg = AdAdaGradConfig {
+            max_samples: 30 * 1437,
+            eval_every_samples: 30 * 1437,
+            lr: 0.1,
+            ..Default::default()
+        };
+        let mut t = AdAdaGrad::new(cfg, data().with_hidden(16)).unwrap();
+        let (sum, s) = Driver::new(Termination {
+            max_iters: u64::MAX,
+            max_time_s: None,
+            fixed_length: true,
+        })
+        .run(&mut t, &mut RunContext::new(0))
+        .unwrap();
+        assert_eq!(sum.status, Status::Finished);
+        assert!(sum.extra["test_acc"] > 0.85, "{:?}", sum.extra);
+        assert!(s.batch > 2, "the norm test grew the batch");
+    }
+
     #[test]
     fn batches_grow_monotonically_and_samples_are_accounted() {
         let rec = MemoryRecorder::new();

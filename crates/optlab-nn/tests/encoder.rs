@@ -127,6 +127,24 @@ fn embeddings_loss_and_gradients_match_jax() {
     let ne = m.encoder.param_names().len();
     assert!(rel_err(&grads[ne], &f32s(&g["grad_head_w"])) < 1e-4);
     assert!(rel_err(&grads[ne + 1], &f32s(&g["grad_head_b"])) < 1e-4);
+    // A gradient mask skips frozen tensors and leaves the rest bit-identical.
+    let q = m
+        .encoder
+        .tensor_index("encoder.layer.1.attention.self.query.weight")
+        .unwrap();
+    let mask: Vec<bool> = (0..ne).map(|i| i == q).collect();
+    let masked = m.encoder.clone().with_gradients_for(mask).unwrap();
+    let (l2, g2) = masked
+        .classify_loss_and_grads(&params, &b, &labels, k)
+        .unwrap();
+    assert_eq!(l2, loss);
+    assert_eq!(g2[q], grads[q]);
+    assert_eq!(
+        (g2[ne].clone(), g2[ne + 1].clone()),
+        (grads[ne].clone(), grads[ne + 1].clone())
+    );
+    assert!(g2[0].is_empty() && g2[q + 1].is_empty());
+    assert!(m.encoder.clone().with_gradients_for(vec![true]).is_err());
 }
 
 #[test]

@@ -384,3 +384,49 @@ fn bad_input_is_named() {
     assert_eq!(p, before);
     assert!(st.grad_norms.is_empty());
 }
+
+/// Conformance: GGPO's state (gradient-norm caches and noise stream) and AdamW's round-trip
+/// through JSON bit for bit, and resuming from them gives the same numbers as not stopping.
+#[test]
+fn ggpo_resume_equals_no_resume() {
+    let lora = Lora::new(base(), vec![target()], vec![1], 2, 2.0).unwrap();
+    let sizes = lora.param_sizes();
+    let decay = vec![false; sizes.len()];
+    let cfg = GgpoConfig {
+        sigma: 0.1,
+        beta: 0.5,
+        noise: GgpoNoise::SumOfSquares,
+    };
+    let new_opt = || {
+        (
+            AdamWConfig {
+                lr: 1e-2,
+                weight_decay: 0.0,
+                ..Default::default()
+            },
+            AdamWState::<f32>::new(&sizes),
+        )
+    };
+    let run = |p: &mut Vec<Vec<f32>>,
+               opt: &mut (AdamWConfig, AdamWState<f32>),
+               st: &mut GgpoState,
+               n: usize| {
+        for _ in 0..n {
+            let mut m = quad;
+            ggpo_step(opt, 1e-2, &lora, p, &decay, &cfg, st, &mut m).unwrap();
+        }
+    };
+    let (mut p, mut opt, mut st) = (lora.init(5), new_opt(), GgpoState::new(5));
+    run(&mut p, &mut opt, &mut st, 20);
+
+    let (mut q, mut opt2, mut st2) = (lora.init(5), new_opt(), GgpoState::new(5));
+    run(&mut q, &mut opt2, &mut st2, 10);
+    let saved = serde_json::to_string(&(&q, &opt2.1, &st2)).unwrap();
+    type Saved = (Vec<Vec<f32>>, AdamWState<f32>, GgpoState);
+    let (mut q, s_opt, mut st2): Saved = serde_json::from_str(&saved).unwrap();
+    assert_eq!(serde_json::to_string(&(&q, &s_opt, &st2)).unwrap(), saved);
+    let mut opt2 = (opt2.0, s_opt);
+    run(&mut q, &mut opt2, &mut st2, 10);
+    assert_eq!(p, q, "resume = no resume");
+    assert_eq!(st, st2);
+}

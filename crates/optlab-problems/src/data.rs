@@ -366,6 +366,64 @@ pub fn mushrooms() -> Result<Dataset> {
     parse_libsvm("mushrooms.txt", MUSHROOMS_LIBSVM, 112)
 }
 
+/// Tiny Shakespeare (Karpathy's char-rnn corpus: 1,115,394 ASCII bytes, 65 distinct
+/// characters; provenance and license in `data/LICENSE-DATA.md`).
+pub const TINY_SHAKESPEARE: &str = include_str!("../data/tinyshakespeare.txt");
+
+/// The four embedded fortune categories, in label order.
+pub const FORTUNE_CATEGORIES: [&str; 4] = ["humorists", "literature", "love", "wisdom"];
+
+const FORTUNE_FILES: [&str; 4] = [
+    include_str!("../data/fortunes/humorists"),
+    include_str!("../data/fortunes/literature"),
+    include_str!("../data/fortunes/love"),
+    include_str!("../data/fortunes/wisdom"),
+];
+
+/// Entries of a fortune file: blocks separated by lines holding only `%` (a final `%` is
+/// optional), overstrike sequences `x BACKSPACE y` reduced to `y`, other control characters
+/// except newlines and tabs removed, surrounding whitespace trimmed, empty entries dropped.
+pub fn parse_fortunes(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut flush = |cur: &mut String| {
+        let t = cur.trim();
+        if !t.is_empty() {
+            out.push(t.to_string());
+        }
+        cur.clear();
+    };
+    for line in text.lines() {
+        if line.trim_end() == "%" {
+            flush(&mut cur);
+            continue;
+        }
+        for c in line.chars() {
+            if c == '\u{8}' {
+                cur.pop();
+            } else if !c.is_control() || c == '\t' {
+                cur.push(c);
+            }
+        }
+        cur.push('\n');
+    }
+    flush(&mut cur);
+    out
+}
+
+/// The fortune text-classification set: entries of [`FORTUNE_CATEGORIES`] and their labels
+/// (197 + 262 + 150 + 425 = 1034 entries).
+pub fn fortunes() -> (Vec<String>, Vec<usize>) {
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for (label, text) in FORTUNE_FILES.iter().enumerate() {
+        for e in parse_fortunes(text) {
+            x.push(e);
+            y.push(label);
+        }
+    }
+    (x, y)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,7 +497,3 @@ mod tests {
         }
     }
 }
-
-/// Tiny Shakespeare (Karpathy's char-rnn corpus: 1,115,394 ASCII bytes, 65 distinct
-/// characters; provenance and license in `data/LICENSE-DATA.md`).
-pub const TINY_SHAKESPEARE: &str = include_str!("../data/tinyshakespeare.txt");
