@@ -8,7 +8,7 @@ use optlab_nn::adamw::{AdamWConfig, AdamWState};
 use optlab_nn::lora::{GgpoConfig, GgpoNoise, GgpoState, Lora, LoraTarget, ggpo_step};
 use optlab_nn::methods::DigitsMlp;
 use optlab_nn::mlp::{Classification, Mlp};
-use optlab_nn::step::{sam_step, step};
+use optlab_nn::step::{LossFn, sam_step, step};
 use optlab_report::plot::{LinePlot, Series};
 use optlab_report::table::MarkdownTable;
 use rand::Rng as _;
@@ -50,6 +50,42 @@ struct Out {
     ms_per_step: f64,
 }
 
+/// AdamW at lr 1e-3 without weight decay, the optimizer of every arm.
+fn adamw(sizes: &[usize]) -> (AdamWConfig, AdamWState<f32>) {
+    (
+        AdamWConfig {
+            lr: 1e-3,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
+        AdamWState::<f32>::new(sizes),
+    )
+}
+
+/// One fine-tuning step of `kind` (plain LoRA, GGPO or SAM-LoRA) at lr 1e-3.
+fn lora_step(
+    kind: Kind,
+    opt: &mut (AdamWConfig, AdamWState<f32>),
+    lora: &Lora,
+    p: &mut [Vec<f32>],
+    decay: &[bool],
+    gg: &mut GgpoState,
+    model: &mut dyn LossFn,
+) -> Result<()> {
+    match kind {
+        Kind::Plain => {
+            step(opt, 1e-3, p, decay, &mut lora.closure(model))?;
+        }
+        Kind::Ggpo(c) => {
+            ggpo_step(opt, 1e-3, lora, p, decay, &c, gg, model)?;
+        }
+        Kind::Sam(rho) => {
+            sam_step(opt, 1e-3, rho, p, decay, &mut lora.closure(model))?;
+        }
+    }
+    Ok(())
+}
+
 fn subset(d: &Classification, idx: &[usize]) -> Classification {
     let (mut x, mut y) = (Vec::new(), Vec::new());
     d.gather(idx, &mut x, &mut y);
@@ -71,14 +107,7 @@ fn pretrain() -> Result<(Mlp, Vec<Vec<f32>>, Classification)> {
     let pre = subset(&train, &low);
     let sizes = mlp.param_sizes();
     let mut params = mlp.init(&mut optlab_core::seed::stream(1000, "pretrain-init"));
-    let mut opt = (
-        AdamWConfig {
-            lr: 1e-3,
-            weight_decay: 0.0,
-            ..Default::default()
-        },
-        AdamWState::<f32>::new(&sizes),
-    );
+    let mut opt = adamw(&sizes);
     let decay = vec![false; sizes.len()];
     let mut rng = optlab_core::seed::stream(1000, "pretrain-batches");
     let (mut xb, mut yb) = (Vec::new(), Vec::new());
@@ -161,14 +190,7 @@ fn run(t: &Task, arm: &Arm, rank: usize, steps: usize, seed: u64) -> Result<Out>
     let lora = Lora::new(t.base.clone(), targets, vec![4, 5], rank, 2.0 * rank as f64)?;
     let sizes = lora.param_sizes();
     let mut p = lora.init(seed);
-    let mut opt = (
-        AdamWConfig {
-            lr: 1e-3,
-            weight_decay: 0.0,
-            ..Default::default()
-        },
-        AdamWState::<f32>::new(&sizes),
-    );
+    let mut opt = adamw(&sizes);
     let decay = vec![false; sizes.len()];
     let mut gg = GgpoState::new(seed);
     let mut rng = optlab_core::seed::stream(seed, "lora-batches");
@@ -189,32 +211,9 @@ fn run(t: &Task, arm: &Arm, rank: usize, steps: usize, seed: u64) -> Result<Out>
             evals += 1;
             t.mlp.loss_and_grads(q, &xb, &yb)
         };
-        match arm.kind {
-            Kind::Plain => {
-                step(
-                    &mut opt,
-                    1e-3,
-                    &mut p,
-                    &decay,
-                    &mut lora.closure(&mut model),
-                )?;
-            }
-            Kind::Ggpo(c) => {
-                ggpo_step(
-                    &mut opt, 1e-3, &lora, &mut p, &decay, &c, &mut gg, &mut model,
-                )?;
-            }
-            Kind::Sam(rho) => {
-                sam_step(
-                    &mut opt,
-                    1e-3,
-                    rho,
-                    &mut p,
-                    &decay,
-                    &mut lora.closure(&mut model),
-                )?;
-            }
-        }
+        lora_step(
+            arm.kind, &mut opt, &lora, &mut p, &decay, &mut gg, &mut model,
+        )?;
         secs += start.elapsed().as_secs_f64();
         if (k + 1) % eval_every == 0 {
             let (l, _) = t.mlp.evaluate(&lora.merge(&p)?, &t.test)?;
@@ -580,14 +579,7 @@ pub fn lora_minilm(r: &mut Report, threads: usize) -> Result<()> {
         let (curve, acc, evals, secs) = pool.install(|| -> Result<_> {
             let mut p = task.lora.init(0);
             let sizes = task.lora.param_sizes();
-            let mut opt = (
-                AdamWConfig {
-                    lr: 1e-3,
-                    weight_decay: 0.0,
-                    ..Default::default()
-                },
-                AdamWState::<f32>::new(&sizes),
-            );
+            let mut opt = adamw(&sizes);
             let decay = vec![false; sizes.len()];
             let mut gg = GgpoState::new(0);
             let mut rng = optlab_core::seed::stream(0, "minilm-batches");
@@ -607,32 +599,9 @@ pub fn lora_minilm(r: &mut Report, threads: usize) -> Result<()> {
                     evals += 1;
                     task.enc.classify_loss_and_grads(q, &b, &ys, k)
                 };
-                match arm.kind {
-                    Kind::Plain => {
-                        step(
-                            &mut opt,
-                            1e-3,
-                            &mut p,
-                            &decay,
-                            &mut task.lora.closure(&mut model),
-                        )?;
-                    }
-                    Kind::Ggpo(c) => {
-                        ggpo_step(
-                            &mut opt, 1e-3, &task.lora, &mut p, &decay, &c, &mut gg, &mut model,
-                        )?;
-                    }
-                    Kind::Sam(rho) => {
-                        sam_step(
-                            &mut opt,
-                            1e-3,
-                            rho,
-                            &mut p,
-                            &decay,
-                            &mut task.lora.closure(&mut model),
-                        )?;
-                    }
-                }
+                lora_step(
+                    arm.kind, &mut opt, &task.lora, &mut p, &decay, &mut gg, &mut model,
+                )?;
                 secs += start.elapsed().as_secs_f64();
                 if (s + 1) % eval_every == 0 {
                     curve.push(((s + 1) as f64, mini_eval(&task, &p)?.0));

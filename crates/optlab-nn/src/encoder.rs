@@ -196,7 +196,13 @@ impl WordPiece {
     fn normalize(&self, s: &str) -> String {
         let mut out = String::with_capacity(s.len());
         for c in s.chars() {
-            if c == '\0' || c == '\u{FFFD}' || (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+            // Control (Cc) and the common format (Cf) characters are dropped, as BERT's
+            // clean_text does; tab, newline and carriage return are whitespace.
+            let format_char = matches!(c as u32, 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0xFEFF | 0xAD);
+            if c == '\0'
+                || c == '\u{FFFD}'
+                || format_char
+                || (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
             {
                 continue;
             }

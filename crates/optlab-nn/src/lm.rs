@@ -338,6 +338,18 @@ impl TinyLm {
         Ok(t)
     }
 
+    /// As many targets as inputs, each inside the vocabulary.
+    fn check_targets(&self, inputs: &[u32], targets: &[u32], batch: usize) -> Result<()> {
+        if targets.len() != inputs.len() {
+            return Err(Error::Other(format!(
+                "lm: {} targets for {} inputs",
+                targets.len(),
+                inputs.len()
+            )));
+        }
+        self.seq_len(targets, batch).map(|_| ())
+    }
+
     fn leaves(&self, params: &[Vec<f32>], device: &Device, grad: bool) -> Vec<Tensor<1>> {
         params
             .iter()
@@ -410,14 +422,7 @@ impl TinyLm {
     ) -> Result<(f32, Vec<Vec<f32>>)> {
         self.check_params(params)?;
         let t = self.seq_len(inputs, batch)?;
-        if targets.len() != inputs.len() {
-            return Err(Error::Other(format!(
-                "lm: {} targets for {} inputs",
-                targets.len(),
-                inputs.len()
-            )));
-        }
-        self.seq_len(targets, batch)?;
+        self.check_targets(inputs, targets, batch)?;
         let device = Device::flex().autodiff();
         let leaves = self.leaves(params, &device, true);
         let logits = self.forward(&leaves, inputs, batch, t, &device);
@@ -453,14 +458,7 @@ impl TinyLm {
         targets: &[u32],
         batch: usize,
     ) -> Result<f64> {
-        if targets.len() != inputs.len() {
-            return Err(Error::Other(format!(
-                "lm: {} targets for {} inputs",
-                targets.len(),
-                inputs.len()
-            )));
-        }
-        self.seq_len(targets, batch)?;
+        self.check_targets(inputs, targets, batch)?;
         let z = self.logits(params, inputs, batch)?;
         let y: Vec<usize> = targets.iter().map(|&v| v as usize).collect();
         Ok(softmax_cross_entropy_grad(&z, &y, self.cfg.vocab).0)

@@ -231,6 +231,18 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
+/// A safetensors file: `header` (padded to 8 bytes) followed by the tensor bytes `data`.
+fn with_header(header: &Value, data: &[u8]) -> Vec<u8> {
+    let mut h = serde_json::to_vec(header).unwrap();
+    while !h.len().is_multiple_of(8) {
+        h.push(b' ');
+    }
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&h);
+    out.extend_from_slice(data);
+    out
+}
+
 #[test]
 fn bad_folders_are_named() {
     let d = scratch("missing");
@@ -248,14 +260,11 @@ fn bad_folders_are_named() {
     let mut header: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
     let name = "encoder.layer.1.intermediate.dense.weight";
     header[name]["shape"] = serde_json::json!([8, 16]);
-    let mut h = serde_json::to_vec(&header).unwrap();
-    while !h.len().is_multiple_of(8) {
-        h.push(b' ');
-    }
-    let mut out = (h.len() as u64).to_le_bytes().to_vec();
-    out.extend_from_slice(&h);
-    out.extend_from_slice(&bytes[8 + n..]);
-    std::fs::write(d.join("model.safetensors"), out).unwrap();
+    std::fs::write(
+        d.join("model.safetensors"),
+        with_header(&header, &bytes[8 + n..]),
+    )
+    .unwrap();
     let e = load(&d).unwrap_err().to_string();
     assert!(e.contains(name) && e.contains("model.safetensors"), "{e}");
 
@@ -268,14 +277,11 @@ fn bad_folders_are_named() {
         .as_object_mut()
         .unwrap()
         .insert("renamed.bias".into(), entry);
-    let mut h = serde_json::to_vec(&header2).unwrap();
-    while !h.len().is_multiple_of(8) {
-        h.push(b' ');
-    }
-    let mut out = (h.len() as u64).to_le_bytes().to_vec();
-    out.extend_from_slice(&h);
-    out.extend_from_slice(&bytes[8 + n..]);
-    std::fs::write(d.join("model.safetensors"), out).unwrap();
+    std::fs::write(
+        d.join("model.safetensors"),
+        with_header(&header2, &bytes[8 + n..]),
+    )
+    .unwrap();
     let e = load(&d).unwrap_err().to_string();
     assert!(e.contains(gone) && e.contains("missing"), "{e}");
 
