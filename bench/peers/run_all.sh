@@ -22,6 +22,7 @@
 #               crates/optlab-nn/tests/fixtures/tiny_lm_jax.json,
 #               crates/optlab-nn/tests/fixtures/tiny_encoder/ + tiny_encoder_golden.json
 #               (gen_encoder.py; add `--real DIR` by hand to refresh minilm_real_golden.json),
+#               crates/optlab-nn/tests/fixtures/sam_optax.json, adagrad_optax.json,
 #               crates/optlab-problems/tests/fixtures/hs_derivatives.json,
 #               crates/optlab-classic/tests/fixtures/convex_relu.json and
 #               crates/optlab-classic/tests/fixtures/dag_golden.json (needs the reference copies)
@@ -52,6 +53,8 @@ if [[ "$FIXTURES" == 1 ]]; then
   "$PY" "$ROOT/crates/optlab-nn/tests/fixtures/gen_lion.py"
   "$PY" "$HERE/tiny_lm_jax.py" --fixture
   "$PY" "$ROOT/crates/optlab-nn/tests/fixtures/gen_encoder.py"
+  "$PY" "$ROOT/crates/optlab-nn/tests/fixtures/gen_sam.py"
+  "$PY" "$ROOT/crates/optlab-nn/tests/fixtures/gen_adagrad.py"
   "$PY" "$ROOT/crates/optlab-problems/tests/fixtures/gen_constrained.py"
   "$PY" "$ROOT/crates/optlab-classic/tests/fixtures/gen_convex_relu.py"   # ~10 s
 fi
