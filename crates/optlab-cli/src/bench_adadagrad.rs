@@ -71,7 +71,7 @@ fn run_arm(
     Ok(r)
 }
 
-/// The AdAdaGrad sections: softmax regression, then a one-hidden-layer network.
+/// The AdAdaGrad sections: softmax regression, a one-hidden-layer network, the MNIST-like set.
 pub fn adadagrad(r: &mut Report, full: bool, threads: usize, seeds: u64) -> Result<()> {
     let seeds = if full { seeds } else { seeds.min(3) };
     let data = SoftmaxData::digits(0)?;
@@ -84,7 +84,10 @@ pub fn adadagrad(r: &mut Report, full: bool, threads: usize, seeds: u64) -> Resu
         seeds,
         threads,
         full,
-    )
+    )?;
+    // The MNIST-like 16x16 set (3 distortions per image: 4311 train / 1080 test rows).
+    let mnist = SoftmaxData::mnist_like(0, 3)?;
+    section(r, &mnist, if full { 60 } else { 20 }, seeds, threads, full)
 }
 
 fn section(
@@ -96,7 +99,9 @@ fn section(
     all_arms: bool,
 ) -> Result<()> {
     let net = data.hidden > 0;
-    let budget = epochs * 1437;
+    let mnist = data.d == 256;
+    let n = data.n();
+    let budget = epochs * n as u64;
     let lrs = [0.03, 0.1, 0.3];
     let base = AdAdaGradConfig {
         max_samples: budget,
@@ -105,9 +110,9 @@ fn section(
     };
     let mut arms = Vec::new();
     let batches: &[usize] = if all_arms {
-        &[2, 8, 32, 128, 1437]
+        &[2, 8, 32, 128, n]
     } else {
-        &[2, 32, 1437]
+        &[2, 32, n]
     };
     let etas: &[f64] = if all_arms {
         &[0.5, 1.0, 2.0, 4.0]
@@ -198,7 +203,7 @@ fn section(
             fmt_num(median(res.final_batch.clone())),
             format!("{:.2}", median(res.time_s.clone())),
         ]);
-        if arm.cfg.test == TestKind::Constant && arm.cfg.batch == 1437 {
+        if arm.cfg.test == TestKind::Constant && arm.cfg.batch == n {
             full_acc = acc;
         }
         if adaptive {
@@ -209,32 +214,41 @@ fn section(
             "test_acc": acc, "test_acc_sd": sd, "final_batch": median(res.final_batch.clone())}),
         );
     }
-    let (title, model) = if net {
+    let (title, model) = if mnist {
+        (
+            "AdAdaGrad on the MNIST-like set (16×16 distorted digits, softmax regression)",
+            "Multinomial logistic regression on the generated MNIST-like set \
+             (`optlab_problems::data::mnist_like`: each digits image upsampled to 16×16 under a \
+             random rotation / scale / shift plus pixel noise, 3 copies per image, 256 features)"
+                .to_string(),
+        )
+    } else if net {
         (
             "AdAdaGrad on a network (digits, 64-32-10 tanh MLP)",
             format!(
                 "A one-hidden-layer tanh network ({} parameters, PyTorch-style init from the run \
-                 seed; exact per-sample gradients in f64)",
+                 seed; exact per-sample gradients in f64) on digits",
                 data.dim()
             ),
         )
     } else {
         (
             "AdAdaGrad: adaptive batch sizes for AdaGrad (digits softmax regression)",
-            "Multinomial logistic regression".to_string(),
+            "Multinomial logistic regression on digits (pixels / 16)".to_string(),
         )
     };
     r.section(
         title,
         &format!(
-            "{model} on digits (1437 train / 360 test, pixels / 16), \
+            "{model} ({n} train / {} test rows), \
              AdaGrad with torch conventions, budget {budget} samples ({epochs} epochs), {seeds} seeds; \
              each arm takes the best of lr ∈ {lrs:?} by mean test accuracy. Adaptive arms start \
              at b = 2 and grow the batch by their test after every step (never shrinking, capped \
-             at 1437). Reference points: constant b = 2 reaches {} in {} steps; full batch \
+             at {n}). Reference points: constant b = 2 reaches {} in {} steps; full batch \
              reaches {}. The papers file's η ∈ {{0.1, 0.25, 0.5}} send the batch to the cap \
              within a few steps on this problem (the per-sample gradient variance is large \
              relative to ||gB||² at the start), so the grid here extends to η = 4.\n\n{}",
+            data.n_test(),
             fmt_num(small_acc),
             fmt_num(small_steps),
             fmt_num(full_acc),
@@ -242,7 +256,9 @@ fn section(
         ),
     );
     r.plot(
-        if net {
+        if mnist {
+            "adadagrad_mnist_like_batch_size"
+        } else if net {
             "adadagrad_mlp_batch_size"
         } else {
             "adadagrad_batch_size"
@@ -250,7 +266,13 @@ fn section(
         &LinePlot {
             title: format!(
                 "AdAdaGrad{}: batch size vs samples seen (seed 0, best lr)",
-                if net { " (MLP)" } else { "" }
+                if mnist {
+                    " (MNIST-like)"
+                } else if net {
+                    " (MLP)"
+                } else {
+                    ""
+                }
             ),
             x_label: "samples seen".into(),
             y_label: "batch size".into(),
@@ -260,7 +282,14 @@ fn section(
         },
     )?;
     r.json.insert(
-        if net { "adadagrad_mlp" } else { "adadagrad" }.into(),
+        if mnist {
+            "adadagrad_mnist_like"
+        } else if net {
+            "adadagrad_mlp"
+        } else {
+            "adadagrad"
+        }
+        .into(),
         json.into(),
     );
     Ok(())

@@ -179,6 +179,34 @@ impl SoftmaxData {
         })
     }
 
+    /// The MNIST-like set ([`optlab_problems::data::mnist_like`]): digits split 80/20 with
+    /// `split_seed`, then each split's images distorted `copies` times into 16×16 images (256
+    /// features in [0, 1]); 1437·copies training and 360·copies test rows.
+    pub fn mnist_like(split_seed: u64, copies: usize) -> Result<Self> {
+        let data = digits()?;
+        let (tr, te) = stratified_split(&data.y, data.n_classes, 0.2, split_seed)?;
+        let train = optlab_problems::data::mnist_like(&data.subset(&tr), copies, split_seed)?;
+        let test = optlab_problems::data::mnist_like(
+            &data.subset(&te),
+            copies,
+            split_seed.wrapping_add(0x7e57),
+        )?;
+        Ok(SoftmaxData {
+            x: train.x,
+            y: train.y,
+            x_test: test.x,
+            y_test: test.y,
+            d: train.n_features,
+            c: train.n_classes,
+            hidden: 0,
+        })
+    }
+
+    /// Test rows.
+    pub fn n_test(&self) -> usize {
+        self.y_test.len()
+    }
+
     /// The same data for a network with `hidden` tanh units (0: softmax regression).
     pub fn with_hidden(mut self, hidden: usize) -> Self {
         self.hidden = hidden;
@@ -522,6 +550,10 @@ pub struct DigitsSoftmax {
     /// initialized from the run seed.
     #[serde(default)]
     pub hidden: usize,
+    /// 0 (default): the 8×8 digits; `k > 0`: the MNIST-like 16×16 set with `k` random
+    /// distortions per image ([`SoftmaxData::mnist_like`]).
+    #[serde(default)]
+    pub mnist_like: usize,
 }
 
 impl Default for DigitsSoftmax {
@@ -530,6 +562,7 @@ impl Default for DigitsSoftmax {
             name: "digits-softmax".into(),
             split_seed: 0,
             hidden: 0,
+            mnist_like: 0,
         }
     }
 }
@@ -546,10 +579,12 @@ pub fn run(spec: &optlab_core::RunSpec, ctx: &mut RunContext) -> Result<optlab_c
         ));
     }
     let p: DigitsSoftmax = from_table("problem", &spec.problem)?;
-    let mut t = AdAdaGrad::new(
-        cfg,
-        SoftmaxData::digits(p.split_seed)?.with_hidden(p.hidden),
-    )?;
+    let data = if p.mnist_like > 0 {
+        SoftmaxData::mnist_like(p.split_seed, p.mnist_like)?
+    } else {
+        SoftmaxData::digits(p.split_seed)?
+    };
+    let mut t = AdAdaGrad::new(cfg, data.with_hidden(p.hidden))?;
     let driver = optlab_core::Driver::new(optlab_core::Termination {
         max_iters: u64::MAX,
         max_time_s: None,

@@ -60,7 +60,7 @@ fn describe_adadagrad() -> String {
     format!(
         "[config]   # optimizer: adagrad | adagrad-norm; convention: torch | optax;\n\
          # test: constant | norm | inner-product | augmented; max_batch 0 = training-set size\n\
-         {cfg}\n[problem]\nname = \"digits-softmax\"\nsplit_seed = 0\nhidden = 0   # > 0: a one-hidden-layer tanh network\n"
+         {cfg}\n[problem]\nname = \"digits-softmax\"\nsplit_seed = 0\nhidden = 0   # > 0: a one-hidden-layer tanh network\nmnist_like = 0   # > 0: the 16x16 MNIST-like set, this many distortions per image\n"
     )
 }
 

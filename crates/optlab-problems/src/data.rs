@@ -5,6 +5,7 @@
 //! nothing is read or downloaded at run time.
 
 use optlab_core::{Error, Result};
+use rand::Rng as _;
 use rand::seq::SliceRandom;
 
 /// The digits CSV (1797 rows, 64 pixel columns 0..16, then `label` 0..9).
@@ -422,6 +423,76 @@ pub fn fortunes() -> (Vec<String>, Vec<usize>) {
         }
     }
     (x, y)
+}
+
+/// An MNIST-like set generated from digits: each 8×8 image (pixels / 16) is upsampled to 16×16
+/// under a random affine distortion — rotation up to ±15°, scale 0.9–1.1, shift up to ±1.5
+/// pixels, by bilinear interpolation (zero outside) — plus N(0, 0.05²) pixel noise, clipped to
+/// [0, 1]; `copies` distortions per image, drawn from a stream of `seed`. Labels are kept. Rows
+/// are generated image by image, so distortions of a training image never land in a test split
+/// made from other images. 256 features (`p<row>_<col>`).
+pub fn mnist_like(source: &Dataset, copies: usize, seed: u64) -> Result<Dataset> {
+    if source.n_features != 64 {
+        return Err(Error::Other(format!(
+            "mnist_like: needs 8x8 images (64 features), got {}",
+            source.n_features
+        )));
+    }
+    if copies == 0 {
+        return Err(Error::config("copies", "must be at least 1"));
+    }
+    let mut rng = optlab_core::seed::stream(seed, "mnist-like");
+    let mut x = Vec::with_capacity(source.len() * copies * 256);
+    let mut y = Vec::with_capacity(source.len() * copies);
+    for i in 0..source.len() {
+        let img: Vec<f64> = source.row(i).iter().map(|v| v / 16.0).collect();
+        let at = |r: f64, c: f64| -> f64 {
+            // Bilinear on the 8x8 grid, zero outside.
+            let (r0, c0) = (r.floor(), c.floor());
+            let (fr, fc) = (r - r0, c - c0);
+            let px = |rr: f64, cc: f64| -> f64 {
+                if (0.0..8.0).contains(&rr) && (0.0..8.0).contains(&cc) {
+                    img[rr as usize * 8 + cc as usize]
+                } else {
+                    0.0
+                }
+            };
+            (1.0 - fr) * (1.0 - fc) * px(r0, c0)
+                + (1.0 - fr) * fc * px(r0, c0 + 1.0)
+                + fr * (1.0 - fc) * px(r0 + 1.0, c0)
+                + fr * fc * px(r0 + 1.0, c0 + 1.0)
+        };
+        for _ in 0..copies {
+            let theta = rng.random_range(-15.0f64..15.0).to_radians();
+            let scale = rng.random_range(0.9f64..1.1);
+            let (dr, dc) = (
+                rng.random_range(-1.5f64..1.5),
+                rng.random_range(-1.5f64..1.5),
+            );
+            let (sn, cs) = theta.sin_cos();
+            for u in 0..16 {
+                for v in 0..16 {
+                    // Output pixel centre relative to the 16x16 centre, undo shift, rotation
+                    // and scale, then map to the 8x8 grid (half the resolution).
+                    let (ou, ov) = (u as f64 - 7.5 - dr, v as f64 - 7.5 - dc);
+                    let (ru, rv) = ((cs * ou + sn * ov) / scale, (-sn * ou + cs * ov) / scale);
+                    let val = at(ru / 2.0 + 3.5, rv / 2.0 + 3.5)
+                        + 0.05 * optlab_core::seed::normal(&mut rng);
+                    x.push(val.clamp(0.0, 1.0));
+                }
+            }
+            y.push(source.y[i]);
+        }
+    }
+    Ok(Dataset {
+        x,
+        y,
+        n_features: 256,
+        n_classes: source.n_classes,
+        feature_names: (0..256)
+            .map(|k| format!("p{}_{}", k / 16, k % 16))
+            .collect(),
+    })
 }
 
 #[cfg(test)]
