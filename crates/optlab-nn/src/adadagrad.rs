@@ -42,6 +42,8 @@ pub enum TestKind {
     Norm,
     /// Inner-product test (`theta`).
     InnerProduct,
+    /// Orthogonality test alone (`nu`).
+    Orthogonality,
     /// Augmented inner-product test (`theta`, `nu`).
     Augmented,
 }
@@ -121,6 +123,10 @@ impl AdAdaGradConfig {
             TestKind::InnerProduct => {
                 check("theta", self.theta)?;
                 BatchRule::InnerProduct { theta: self.theta }
+            }
+            TestKind::Orthogonality => {
+                check("nu", self.nu)?;
+                BatchRule::Orthogonality { nu: self.nu }
             }
             TestKind::Augmented => {
                 check("theta", self.theta)?;

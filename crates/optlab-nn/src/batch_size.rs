@@ -35,6 +35,11 @@ pub enum BatchRule {
         /// `theta`.
         theta: f64,
     },
+    /// The orthogonality test alone.
+    Orthogonality {
+        /// `nu`.
+        nu: f64,
+    },
     /// The augmented inner-product test (inner product and orthogonality).
     Augmented {
         /// `theta` of the inner-product part.
@@ -165,6 +170,7 @@ impl BatchController {
             BatchRule::Constant => {}
             BatchRule::Norm { eta } => positive("eta", eta)?,
             BatchRule::InnerProduct { theta } => positive("theta", theta)?,
+            BatchRule::Orthogonality { nu } => positive("nu", nu)?,
             BatchRule::Augmented { theta, nu } => {
                 positive("theta", theta)?;
                 positive("nu", nu)?;
@@ -196,6 +202,13 @@ impl BatchController {
                     usize::MAX
                 } else {
                     ceil_tol(s.ip_var / (theta * theta * s.mean_sq * s.mean_sq))
+                }
+            }
+            BatchRule::Orthogonality { nu } => {
+                if inf {
+                    usize::MAX
+                } else {
+                    ceil_tol(s.orth_var_sum / (nu * nu * s.mean_sq))
                 }
             }
             BatchRule::Augmented { theta, nu } => {

@@ -59,7 +59,7 @@ fn describe_adadagrad() -> String {
     let cfg = toml::to_string(&crate::adadagrad::AdAdaGradConfig::default()).unwrap_or_default();
     format!(
         "[config]   # optimizer: adagrad | adagrad-norm; convention: torch | optax;\n\
-         # test: constant | norm | inner-product | augmented; max_batch 0 = training-set size\n\
+         # test: constant | norm | inner-product | orthogonality | augmented; max_batch 0 = training-set size\n\
          {cfg}\n[problem]\nname = \"digits-softmax\"\nsplit_seed = 0\nhidden = 0   # > 0: a one-hidden-layer tanh network\nmnist_like = 0   # > 0: the 16x16 MNIST-like set, this many distortions per image\n"
     )
 }

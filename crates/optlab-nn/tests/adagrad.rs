@@ -133,6 +133,22 @@ fn the_tests_reproduce_the_hand_example() {
     assert_eq!(c(BatchRule::Norm { eta: 0.4 }).next(3, &hand()).unwrap(), 5);
     // Inner product 0.75 -> 1 and orthogonality 2.25 -> 3: the batch stays at 3.
     assert_eq!(c(BatchRule::InnerProduct { theta: 0.5 }).candidate(&s), 1);
+    assert_eq!(c(BatchRule::Orthogonality { nu: 0.5 }).candidate(&s), 3);
+    // nu = 0.3: 0.5 / (0.09 * 8/9) = 6.25 -> 7, alone and inside the augmented test.
+    assert_eq!(
+        c(BatchRule::Orthogonality { nu: 0.3 })
+            .next(3, &hand())
+            .unwrap(),
+        7
+    );
+    assert_eq!(
+        c(BatchRule::Augmented {
+            theta: 0.5,
+            nu: 0.3
+        })
+        .candidate(&s),
+        7
+    );
     assert_eq!(
         c(BatchRule::Augmented {
             theta: 0.5,
