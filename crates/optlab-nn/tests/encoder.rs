@@ -9,6 +9,9 @@ use optlab_nn::encoder::{TokenBatch, load};
 use optlab_nn::lora::{Lora, LoraTarget};
 use optlab_nn::step::step;
 use serde_json::Value;
+
+mod common;
+use common::{f32s, rel_err, u32s};
 use std::path::{Path, PathBuf};
 
 fn fixtures() -> PathBuf {
@@ -16,36 +19,7 @@ fn fixtures() -> PathBuf {
 }
 
 fn golden() -> Value {
-    serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("tiny_encoder_golden.json")).unwrap(),
-    )
-    .unwrap()
-}
-
-fn f32s(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
-}
-
-fn rel_err(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(0.0f64, |m, &v| m.max(f64::from(v).abs()));
-    let d = a
-        .iter()
-        .zip(b)
-        .fold(0.0f64, |m, (&x, &y)| m.max(f64::from(x - y).abs()));
-    d / scale.max(1e-30)
+    common::fixture("tiny_encoder_golden.json")
 }
 
 #[test]
@@ -56,7 +30,7 @@ fn tokenizer_matches_hugging_face() {
         let text = case["text"].as_str().unwrap();
         assert_eq!(
             m.tokenizer.encode(text, 512),
-            ids(&case["ids"]),
+            u32s(&case["ids"]),
             "text {text:?}"
         );
     }
@@ -70,7 +44,7 @@ fn tokenizer_matches_hugging_face() {
 fn embeddings_loss_and_gradients_match_jax() {
     let m = load(&fixtures().join("tiny_encoder")).unwrap();
     let g = golden();
-    let seqs: Vec<Vec<u32>> = g["batch"].as_array().unwrap().iter().map(ids).collect();
+    let seqs: Vec<Vec<u32>> = g["batch"].as_array().unwrap().iter().map(u32s).collect();
     let b = TokenBatch::new(&seqs, m.tokenizer.pad).unwrap();
     assert!(
         b.lens.iter().any(|&l| l < b.len),
@@ -329,12 +303,9 @@ fn bad_folders_are_named() {
 fn real_minilm_matches_reference() {
     let dir = std::env::var("OPTLAB_MINILM_DIR").expect("set OPTLAB_MINILM_DIR");
     let m = load(Path::new(&dir)).unwrap();
-    let g: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("minilm_real_golden.json")).unwrap(),
-    )
-    .unwrap();
+    let g = common::fixture("minilm_real_golden.json");
     let sents = g["sentences"].as_array().unwrap();
-    let want: Vec<Vec<u32>> = g["ids"].as_array().unwrap().iter().map(ids).collect();
+    let want: Vec<Vec<u32>> = g["ids"].as_array().unwrap().iter().map(u32s).collect();
     let got: Vec<Vec<u32>> = sents
         .iter()
         .map(|s| m.tokenizer.encode(s.as_str().unwrap(), 256))

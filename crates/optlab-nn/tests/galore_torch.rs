@@ -5,26 +5,13 @@
 
 use optlab_nn::galore::{GaLoreConfig, GaLoreState};
 use optlab_nn::step::GradientTransform;
-use serde_json::Value;
 
-fn f32s(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
+mod common;
+use common::f32s;
 
 #[test]
 fn galore_matches_galore_torch() {
-    let g: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/galore_torch.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    let g = common::fixture("galore_torch.json");
     let cfg = GaLoreConfig {
         rank: g["rank"].as_u64().unwrap() as usize,
         update_gap: g["update_proj_gap"].as_u64().unwrap(),

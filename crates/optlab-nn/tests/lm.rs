@@ -7,29 +7,11 @@ use optlab_nn::lm::{CharVocab, LmData, TinyLm, TinyLmConfig};
 use optlab_nn::step::step;
 use serde_json::Value;
 
+mod common;
+use common::{f32s, rel_err, u32s};
+
 fn fixture() -> Value {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/tiny_lm_jax.json"
-    ))
-    .unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-fn f32s(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn u32s(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
+    common::fixture("tiny_lm_jax.json")
 }
 
 fn golden_model(f: &Value) -> (TinyLm, Vec<Vec<f32>>) {
@@ -45,16 +27,6 @@ fn golden_model(f: &Value) -> (TinyLm, Vec<Vec<f32>>) {
     assert_eq!(names, ours, "parameter order differs from the jax peer");
     let params = f["params"].as_array().unwrap().iter().map(f32s).collect();
     (lm, params)
-}
-
-/// Max |a - b| over max |b| (the f32 forward vs the f64 reference).
-fn rel_err(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(0.0f64, |m, &v| m.max(f64::from(v).abs()));
-    let diff = a.iter().zip(b).fold(0.0f64, |m, (&x, &y)| {
-        m.max((f64::from(x) - f64::from(y)).abs())
-    });
-    diff / scale.max(1e-30)
 }
 
 #[test]

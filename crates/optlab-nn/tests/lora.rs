@@ -8,28 +8,10 @@ use optlab_nn::adamw::{AdamWConfig, AdamWState};
 use optlab_nn::lora::{
     GgpoConfig, GgpoNoise, GgpoState, Lora, LoraTarget, column_norms, ggpo_step,
 };
-use optlab_nn::step::{GradientTransform, sam_step, step};
+use optlab_nn::step::{sam_step, step};
 
-/// Plain SGD.
-struct Sgd;
-
-impl GradientTransform for Sgd {
-    fn apply(
-        &mut self,
-        lr: f64,
-        params: &mut [Vec<f32>],
-        grads: &[Vec<f32>],
-        _decay: &[bool],
-    ) -> Result<()> {
-        for (p, g) in params.iter_mut().zip(grads) {
-            p.iter_mut().zip(g).for_each(|(a, b)| *a -= (lr as f32) * b);
-        }
-        Ok(())
-    }
-    fn state_numel(&self) -> usize {
-        0
-    }
-}
+mod common;
+use common::Sgd;
 
 /// L = ½ Σ c_k (W_k - T_k)² over tensor 0 (3 x 4) and tensor 1 (4 values), in f64.
 fn quad(p: &[Vec<f32>]) -> Result<(f32, Vec<Vec<f32>>)> {

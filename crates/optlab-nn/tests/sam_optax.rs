@@ -4,30 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use optlab_core::Result;
-use optlab_nn::step::{GradientTransform, sam_step};
+use optlab_nn::step::sam_step;
+
+mod common;
+use common::Sgd;
 use serde_json::Value;
-
-struct Sgd;
-
-impl GradientTransform for Sgd {
-    fn apply(
-        &mut self,
-        lr: f64,
-        params: &mut [Vec<f32>],
-        grads: &[Vec<f32>],
-        _decay: &[bool],
-    ) -> Result<()> {
-        for (p, g) in params.iter_mut().zip(grads) {
-            p.iter_mut()
-                .zip(g)
-                .for_each(|(a, b)| *a = (f64::from(*a) - lr * f64::from(*b)) as f32);
-        }
-        Ok(())
-    }
-    fn state_numel(&self) -> usize {
-        0
-    }
-}
 
 fn vecs(v: &Value) -> Vec<Vec<f64>> {
     v.as_array()
@@ -45,14 +26,7 @@ fn vecs(v: &Value) -> Vec<Vec<f64>> {
 
 #[test]
 fn sam_step_matches_optax_contrib_sam() {
-    let g: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/sam_optax.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    let g = common::fixture("sam_optax.json");
     let a = vecs(&g["a"]);
     let (lr, rho) = (g["lr"].as_f64().unwrap(), g["rho"].as_f64().unwrap());
     // f(p) = Σ 0.5 a p² + sin p + 0.1 p³, in f64 from the f32 parameters.
