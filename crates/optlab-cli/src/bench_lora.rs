@@ -50,6 +50,18 @@ struct Out {
     ms_per_step: f64,
 }
 
+/// Largest rise of a (step, test loss) curve above its running minimum (0 for a monotone
+/// curve).
+fn bump(curve: &[(f64, f64)]) -> f64 {
+    let mut run_min = f64::INFINITY;
+    let mut bump = 0.0f64;
+    for &(_, v) in curve {
+        run_min = run_min.min(v);
+        bump = bump.max(v - run_min);
+    }
+    bump
+}
+
 /// AdamW at lr 1e-3 without weight decay, the optimizer of every arm.
 fn adamw(sizes: &[usize]) -> (AdamWConfig, AdamWState<f32>) {
     (
@@ -224,12 +236,7 @@ fn run(t: &Task, arm: &Arm, rank: usize, steps: usize, seed: u64) -> Result<Out>
     let (l, a) = t.mlp.evaluate(&merged, &t.test)?;
     out.final_loss = l;
     out.final_acc = a;
-    // Largest rise of the test loss above its running minimum (0 for a monotone curve).
-    let mut run_min = f64::INFINITY;
-    for &(_, v) in &out.curve {
-        run_min = run_min.min(v);
-        out.bump = out.bump.max(v - run_min);
-    }
+    out.bump = bump(&out.curve);
     out.flatness = flatness(t, &lora, &p, seed)?;
     out.evals_per_step = evals as f64 / steps as f64;
     out.ms_per_step = 1e3 * secs / steps as f64;
@@ -610,12 +617,7 @@ pub fn lora_minilm(r: &mut Report, threads: usize) -> Result<()> {
             let acc = mini_eval(&task, &p)?.1;
             Ok((curve, acc, evals, secs))
         })?;
-        let mut run_min = f64::INFINITY;
-        let mut bump = 0.0f64;
-        for &(_, v) in &curve {
-            run_min = run_min.min(v);
-            bump = bump.max(v - run_min);
-        }
+        let bump = bump(&curve);
         t.row(&[
             arm.label.to_string(),
             curve

@@ -14,6 +14,7 @@
 //! - [`load`]: reads and checks the folder; a missing file, a missing tensor, a tensor of the
 //!   wrong shape or dtype is an error naming the file and the tensor.
 
+use crate::flat::{leaves, to_vec};
 use crate::mlp::softmax_cross_entropy_grad;
 use burn::Tensor;
 use burn::tensor::activation::gelu;
@@ -545,23 +546,13 @@ impl Encoder {
         (x * w).sum_dim(1).reshape([n, h])
     }
 
-    fn leaves(params: &[Vec<f32>], device: &Device, grad: bool) -> Vec<Tensor<1>> {
-        params
-            .iter()
-            .map(|p| {
-                let t = Tensor::<1>::from_data(TensorData::new(p.clone(), [p.len()]), device);
-                if grad { t.require_grad() } else { t }
-            })
-            .collect()
-    }
-
     /// Sentence embeddings `[batch, hidden]`, row-major: mean over each row's real tokens,
     /// L2-normalised when `normalize` (sentence-transformers' `Normalize` module).
     pub fn embed(&self, params: &[Vec<f32>], b: &TokenBatch, normalize: bool) -> Result<Vec<f32>> {
         self.check(params, b)?;
         let device = Device::flex();
-        let leaves = Self::leaves(&params[..self.names.len()], &device, false);
-        let mut v = to_vec(self.pooled(&leaves, b, &device))?;
+        let leaves = leaves(&params[..self.names.len()], &device, |_| false);
+        let mut v = to_vec(self.pooled(&leaves, b, &device), "encoder: tensor")?;
         if normalize {
             for row in v.chunks_mut(self.cfg.hidden_size) {
                 let n = row
@@ -608,21 +599,14 @@ impl Encoder {
                 .as_ref()
                 .is_none_or(|m| m.get(i).copied().unwrap_or(true))
         };
-        let leaves: Vec<Tensor<1>> = params
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let t = Tensor::<1>::from_data(TensorData::new(p.clone(), [p.len()]), &device);
-                if wants(i) { t.require_grad() } else { t }
-            })
-            .collect();
+        let leaves = leaves(params, &device, wants);
         let pooled = self.pooled(&leaves[..ne], b, &device);
         let logits = linear(
             pooled,
             leaves[ne].clone().reshape([h, k]),
             Some(leaves[ne + 1].clone()),
         );
-        let z = to_vec(logits.clone())?;
+        let z = to_vec(logits.clone(), "encoder: tensor")?;
         let (loss, g) = softmax_cross_entropy_grad(&z, labels, k);
         let gt = Tensor::<2>::from_data(TensorData::new(g, [labels.len(), k]), &device);
         let grads = (logits * gt).sum().backward();
@@ -633,18 +617,12 @@ impl Encoder {
                 continue;
             }
             out.push(match leaf.grad(&grads) {
-                Some(g) => to_vec(g)?,
+                Some(g) => to_vec(g, "encoder: tensor")?,
                 None => vec![0.0; params[i].len()],
             });
         }
         Ok((loss as f32, out))
     }
-}
-
-fn to_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    t.into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| Error::Other(format!("encoder: tensor data: {e:?}")))
 }
 
 /// A loaded folder: the encoder, its parameters and its tokenizer.

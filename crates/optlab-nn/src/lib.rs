@@ -7,6 +7,7 @@ pub mod adagrad;
 pub mod adamw;
 pub mod batch_size;
 pub mod encoder;
+mod flat;
 pub mod galore;
 pub mod kernels_bench;
 pub mod lion;

@@ -24,6 +24,7 @@
 //! # Ok(()) }
 //! ```
 
+use crate::flat::{leaves, to_vec};
 use crate::mlp::softmax_cross_entropy_grad;
 use burn::Tensor;
 use burn::tensor::activation::gelu;
@@ -350,16 +351,6 @@ impl TinyLm {
         self.seq_len(targets, batch).map(|_| ())
     }
 
-    fn leaves(&self, params: &[Vec<f32>], device: &Device, grad: bool) -> Vec<Tensor<1>> {
-        params
-            .iter()
-            .map(|p| {
-                let t = Tensor::<1>::from_data(TensorData::new(p.clone(), [p.len()]), device);
-                if grad { t.require_grad() } else { t }
-            })
-            .collect()
-    }
-
     /// Logits `[batch * t, vocab]` for ids `[batch, t]`.
     fn forward(
         &self,
@@ -424,9 +415,9 @@ impl TinyLm {
         let t = self.seq_len(inputs, batch)?;
         self.check_targets(inputs, targets, batch)?;
         let device = Device::flex().autodiff();
-        let leaves = self.leaves(params, &device, true);
+        let leaves = leaves(params, &device, |_| true);
         let logits = self.forward(&leaves, inputs, batch, t, &device);
-        let z = to_vec(logits.clone(), "logits")?;
+        let z = to_vec(logits.clone(), "lm: logits")?;
         let y: Vec<usize> = targets.iter().map(|&v| v as usize).collect();
         let (loss, g) = softmax_cross_entropy_grad(&z, &y, self.cfg.vocab);
         let gt = Tensor::<2>::from_data(TensorData::new(g, [batch * t, self.cfg.vocab]), &device);
@@ -436,7 +427,7 @@ impl TinyLm {
             let g = leaf.grad(&grads).ok_or_else(|| {
                 Error::Other(format!("lm: tensor {} received no gradient", info.name))
             })?;
-            out.push(to_vec(g, "gradient")?);
+            out.push(to_vec(g, "lm: gradient")?);
         }
         Ok((loss as f32, out))
     }
@@ -446,8 +437,11 @@ impl TinyLm {
         self.check_params(params)?;
         let t = self.seq_len(inputs, batch)?;
         let device = Device::flex();
-        let leaves = self.leaves(params, &device, false);
-        to_vec(self.forward(&leaves, inputs, batch, t, &device), "logits")
+        let leaves = leaves(params, &device, |_| false);
+        to_vec(
+            self.forward(&leaves, inputs, batch, t, &device),
+            "lm: logits",
+        )
     }
 
     /// Mean next-token cross-entropy (nats per character), no gradients.
@@ -526,12 +520,6 @@ fn argmax(z: &[f32]) -> usize {
         }
     }
     best
-}
-
-fn to_vec<const D: usize>(t: Tensor<D>, what: &str) -> Result<Vec<f32>> {
-    t.into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| Error::Other(format!("lm: {what} data: {e:?}")))
 }
 
 /// A tokenized corpus split into a training head and a validation tail.

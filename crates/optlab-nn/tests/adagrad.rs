@@ -7,6 +7,8 @@ use optlab_nn::adagrad::{
 };
 use optlab_nn::batch_size::{BatchController, BatchRule, BatchStats, Moments, ceil_tol};
 
+mod common;
+
 const P0: [f64; 5] = [1.0, -2.0, 0.5, 0.0, 0.0];
 const G: [[f64; 5]; 3] = [
     [0.3, -0.1, 0.0, 2.0, 10.0],
@@ -58,19 +60,7 @@ fn adagrad_matches_torch_and_optax_goldens() {
 fn adagrad_optax_convention_matches_optax_step_by_step() {
     let f: serde_json::Value =
         serde_json::from_str(include_str!("fixtures/adagrad_optax.json")).unwrap();
-    let tensors = |v: &serde_json::Value| -> Vec<Vec<f64>> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|t| {
-                t.as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_f64().unwrap())
-                    .collect()
-            })
-            .collect()
-    };
+    let tensors = common::f64_tensors;
     let lr = f["lr"].as_f64().unwrap();
     let mut params = tensors(&f["p0"]);
     let sizes: Vec<usize> = params.iter().map(Vec::len).collect();

@@ -7,27 +7,12 @@ use optlab_core::Result;
 use optlab_nn::step::sam_step;
 
 mod common;
-use common::Sgd;
-use serde_json::Value;
-
-fn vecs(v: &Value) -> Vec<Vec<f64>> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            t.as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap())
-                .collect()
-        })
-        .collect()
-}
+use common::{Sgd, f64_tensors};
 
 #[test]
 fn sam_step_matches_optax_contrib_sam() {
     let g = common::fixture("sam_optax.json");
-    let a = vecs(&g["a"]);
+    let a = f64_tensors(&g["a"]);
     let (lr, rho) = (g["lr"].as_f64().unwrap(), g["rho"].as_f64().unwrap());
     // f(p) = Σ 0.5 a p² + sin p + 0.1 p³, in f64 from the f32 parameters.
     let mut loss = |p: &[Vec<f32>]| -> Result<(f32, Vec<Vec<f32>>)> {
@@ -44,13 +29,13 @@ fn sam_step_matches_optax_contrib_sam() {
         }
         Ok((v as f32, gr))
     };
-    let mut p: Vec<Vec<f32>> = vecs(&g["p0"])
+    let mut p: Vec<Vec<f32>> = f64_tensors(&g["p0"])
         .iter()
         .map(|t| t.iter().map(|&x| x as f32).collect())
         .collect();
     for (k, want) in g["trajectory"].as_array().unwrap().iter().enumerate() {
         sam_step(&mut Sgd, lr, rho, &mut p, &[false, false], &mut loss).unwrap();
-        for (t, w) in p.iter().zip(vecs(want)) {
+        for (t, w) in p.iter().zip(f64_tensors(want)) {
             for (x, y) in t.iter().zip(w) {
                 assert!(
                     (f64::from(*x) - y).abs() < 2e-6 * (1.0 + y.abs()),

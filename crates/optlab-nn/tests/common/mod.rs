@@ -45,6 +45,21 @@ pub fn f32s(v: &Value) -> Vec<f32> {
         .collect()
 }
 
+/// A JSON array of arrays of numbers (one per tensor) as f64.
+pub fn f64_tensors(v: &Value) -> Vec<Vec<f64>> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            t.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        })
+        .collect()
+}
+
 /// A JSON array of token ids.
 pub fn u32s(v: &Value) -> Vec<u32> {
     v.as_array()
