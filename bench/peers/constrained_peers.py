@@ -55,7 +55,7 @@ import hs_problems as H  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
 DEFAULT_OUT = os.path.join(REPO, "bench", "out", "peers", "constrained.json")
-POISSON_NS = (3, 8, 16, 32)
+POISSON_NS = (4, 8, 16, 24, 32)  # the grids of `optlab bench --only constrained`
 SLSQP_MAX_POISSON_N = 8
 KKT_TOL = 1e-6
 

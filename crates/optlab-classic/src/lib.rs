@@ -14,7 +14,10 @@ use constrained::{AdaSketch, AdaSketchConfig};
 use convex_relu::{ConvexReluAdmm, ConvexReluConfig};
 use dag::{Notears, NotearsConfig, Topo, TopoConfig};
 use dfo::{Cbo, CboConfig, Dsm, DsmConfig};
-use newton::{Baseline, GdConfig, Grn, GrnConfig, NewtonLsConfig, SuperNewtonConfig};
+use newton::{
+    Baseline, CubicNewtonConfig, FgmConfig, GdConfig, Grn, GrnConfig, NewtonLsConfig,
+    SuperNewtonConfig,
+};
 use optlab_core::registry::{from_table, to_table};
 use optlab_core::{Driver, MethodConfig, MethodInfo, Result, RunContext, RunSpec, Summary};
 use optlab_problems::bilevel as bilevel_problems;
@@ -62,6 +65,24 @@ fn run_newton_ls(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
     let cfg: NewtonLsConfig = from_table("config", &spec.config)?;
     cfg.validate()?;
     let mut solver = Baseline::newton_ls(cfg, problem(spec, ctx)?)?;
+    Ok(Driver::new(cfg.stopping().termination())
+        .run(&mut solver, ctx)?
+        .0)
+}
+
+fn run_cubic_newton(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
+    let cfg: CubicNewtonConfig = from_table("config", &spec.config)?;
+    cfg.validate()?;
+    let mut solver = Baseline::cubic_newton(cfg, problem(spec, ctx)?)?;
+    Ok(Driver::new(cfg.stopping().termination())
+        .run(&mut solver, ctx)?
+        .0)
+}
+
+fn run_fgm(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
+    let cfg: FgmConfig = from_table("config", &spec.config)?;
+    cfg.validate()?;
+    let mut solver = Baseline::fgm(cfg, problem(spec, ctx)?)?;
     Ok(Driver::new(cfg.stopping().termination())
         .run(&mut solver, ctx)?
         .0)
@@ -393,6 +414,30 @@ fn describe_super_newton() -> String {
     commented(&SuperNewtonConfig::default(), &notes)
 }
 
+fn describe_cubic_newton() -> String {
+    let mut notes = vec![
+        (
+            "h0",
+            "initial cubic constant; halved on accept, doubled on reject",
+        ),
+        ("h_min", "floor for H"),
+    ];
+    notes.extend(STOP_NOTES);
+    commented(&CubicNewtonConfig::default(), &notes)
+}
+
+fn describe_fgm() -> String {
+    let mut notes = vec![
+        (
+            "l0",
+            "initial Lipschitz estimate; doubled on reject, halved on accept",
+        ),
+        ("l_min", "floor for L"),
+    ];
+    notes.extend(STOP_NOTES);
+    commented(&FgmConfig::default(), &notes)
+}
+
 fn describe_newton_ls() -> String {
     let mut notes = vec![("c", "Armijo constant")];
     notes.extend(STOP_NOTES);
@@ -569,6 +614,26 @@ pub fn methods() -> Vec<MethodInfo> {
             default_config: || to_table(&SuperNewtonConfig::default()),
             default_problem: default_table,
             run: run_super_newton,
+        },
+        MethodInfo {
+            name: "cubic-newton",
+            summary: "Cubic-regularized Newton with adaptive H (baseline)",
+            reference: "Nesterov & Polyak, Cubic regularization of Newton method and its global performance, Math. Program. 2006",
+            problems: SMOOTH,
+            describe: describe_cubic_newton,
+            default_config: || to_table(&CubicNewtonConfig::default()),
+            default_problem: default_table,
+            run: run_cubic_newton,
+        },
+        MethodInfo {
+            name: "fgm",
+            summary: "Fast (accelerated) gradient method with L doubling/halving (baseline)",
+            reference: "Nesterov, Lectures on Convex Optimization (2018), §2.2, with the line search of epfml/grad-norm-smooth",
+            problems: SMOOTH,
+            describe: describe_fgm,
+            default_config: || to_table(&FgmConfig::default()),
+            default_problem: default_table,
+            run: run_fgm,
         },
         MethodInfo {
             name: "newton-ls",

@@ -247,6 +247,93 @@ fn kernels(r: &mut Report, full: bool) -> Result<()> {
     );
     r.json
         .insert("sam_overhead".into(), serde_json::to_value(&o)?);
+    galore_cost(r, full, &pool)
+}
+
+/// GaLore / Natural GaLore step and refresh cost on single matrices, vs the jax peer.
+fn galore_cost(r: &mut Report, full: bool, pool: &rayon::ThreadPool) -> Result<()> {
+    let reps = if full { 10 } else { 5 };
+    let gap = 200;
+    // The tiny LM's MLP matrix, and the LLaMA-60M attention and MLP matrices at the reference
+    // scripts' rank 128.
+    let shapes = [(64, 256, 16), (512, 512, 128), (512, 1376, 128)];
+    let peer = read_peer("galore_jax.json");
+    let peer_row = |m: usize, n: usize, rank: usize, natural: bool| {
+        peer.as_ref()?["results"].as_array()?.iter().find_map(|e| {
+            let hit = e["m"].as_u64()? == m as u64
+                && e["n"].as_u64()? == n as u64
+                && e["rank"].as_u64()? == rank as u64
+                && e["natural"].as_bool()? == natural;
+            hit.then(|| (e["step_ms"].as_f64(), e["refresh_ms"].as_f64()))
+        })
+    };
+    let mut t = MarkdownTable::new(&[
+        "matrix, rank",
+        "method",
+        "step (ms)",
+        "refresh step (ms)",
+        "refresh per step at T = 200 (ms)",
+        "amortized ms / step",
+        "vs full-rank AdamW",
+        "jax peer amortized (ms)",
+        "peer / ours",
+    ]);
+    let mut json = Vec::new();
+    for &(m, n, rank) in &shapes {
+        for natural in [false, true] {
+            eprintln!("kernels: galore cost {m} x {n}, rank {rank}, natural {natural}");
+            let c = pool.install(|| {
+                optlab_nn::kernels_bench::galore_cost(m, n, rank, natural, gap, reps)
+            })?;
+            let (peer_amort, ratio) = match peer_row(m, n, rank, natural) {
+                Some((Some(st), Some(rf))) => {
+                    let a = st + (rf - st) / gap as f64;
+                    (format!("{a:.3}"), format!("{:.2}x", a / c.amortized_ms))
+                }
+                _ => ("–".into(), "–".into()),
+            };
+            t.row(&[
+                format!("{m} x {n}, r = {rank}"),
+                (if natural { "Natural GaLore" } else { "GaLore" }).into(),
+                format!("{:.3}", c.step_ms),
+                format!("{:.2}", c.refresh_ms),
+                format!("{:.3}", c.refresh_per_step_ms),
+                format!("{:.3}", c.amortized_ms),
+                format!("{:.2}x", c.amortized_ms / c.adamw_ms),
+                peer_amort,
+                ratio,
+            ]);
+            json.push(serde_json::to_value(&c)?);
+        }
+    }
+    let versions = peer
+        .as_ref()
+        .map(|p| {
+            format!(
+                " The peer (bench/peers/galore_jax.py, jax {} + optax {}, jit, f32, one pinned \
+                 thread) ran in its own process.",
+                p["versions"]["jax"].as_str().unwrap_or("?"),
+                p["versions"]["optax"].as_str().unwrap_or("?")
+            )
+        })
+        .unwrap_or_else(|| {
+            " No jax peer figures: run `bench/peers/.venv/bin/python bench/peers/galore_jax.py` \
+             first."
+                .into()
+        });
+    r.section(
+        "GaLore / Natural GaLore: step and projector-refresh cost per matrix, 1 thread",
+        &format!(
+            "One seeded random gradient per matrix, median of {reps} steps each. A *step* \
+             reuses the projector (project, Adam on the projected gradient, back-project; \
+             Natural GaLore adds the Woodbury solve on a full 20-step history); a *refresh \
+             step* also recomputes it (thin SVD in f32 as the reference code, signs fixed). The refresh's share of \
+             every step at the default T = {gap} is (refresh − step) / T. Full-rank AdamW is \
+             our fused step on the same matrix.{versions}\n\n{}",
+            t.render()
+        ),
+    );
+    r.json.insert("galore_cost".into(), json.into());
     Ok(())
 }
 
@@ -514,8 +601,14 @@ fn grn(r: &mut Report, full: bool, threads: usize) -> Result<()> {
         }
         for (label, method, iters) in [
             ("super-universal Newton", "super-newton", "max_iters=2000"),
+            (
+                "cubic Newton (adaptive H)",
+                "cubic-newton",
+                "max_iters=2000",
+            ),
             ("Newton + Armijo", "newton-ls", "max_iters=2000"),
             ("gradient method (Armijo)", "gd", gd_iters),
+            ("fast gradient method", "fgm", gd_iters),
         ] {
             let mut s: Vec<&str> = psets.clone();
             s.extend(["grad_tol=1e-8", iters]);
@@ -694,9 +787,10 @@ pub fn cmd_bench(
     if want("lora") {
         crate::bench_lora::lora(&mut r, full, threads, seeds)?;
     }
-    // Needs external weights and ~10 min: full suite or explicit `--only lora-minilm`.
+    // Needs external weights and ~30 min: full suite or explicit `--only lora-minilm`.
     if only == Some("lora-minilm") || (only.is_none() && full) {
-        crate::bench_lora::lora_minilm(&mut r, threads)?;
+        // 3 seeds unless --seeds says otherwise (~10 min each with 1 thread).
+        crate::bench_lora::lora_minilm(&mut r, threads, explicit_seeds.unwrap_or(3))?;
     }
     if want("lm") {
         crate::bench_lm::lm(&mut r, full, threads, seeds)?;

@@ -101,17 +101,33 @@ pub fn constrained(r: &mut Report, full: bool, threads: usize) -> Result<()> {
     }
     head.push("Ipopt it / ms".into());
     head.push("SLSQP it / ms".into());
+    head.push("trust-constr it / ms".into());
     let head_ref: Vec<&str> = head.iter().map(String::as_str).collect();
     let mut t = MarkdownTable::new(&head_ref);
+    // Oracle evaluations per solver: f / ∇f / c / J / ∇²L.
+    let mut ehead: Vec<String> = vec!["problem".into()];
+    ehead.extend(vs.iter().map(|v| v.label.to_string()));
+    ehead.extend(["Ipopt".into(), "SLSQP".into(), "trust-constr".into()]);
+    let ehead_ref: Vec<&str> = ehead.iter().map(String::as_str).collect();
+    let mut evals = MarkdownTable::new(&ehead_ref);
+    let mut eval_totals = vec![[0u64; 5]; vs.len() + 3];
+    let fmt_evals = |e: &[u64; 5], hess: bool| {
+        let h = if hess { e[4].to_string() } else { "-".into() };
+        format!("{}/{}/{}/{}/{h}", e[0], e[1], e[2], e[3])
+    };
     let mut solved6 = vec![0usize; vs.len()];
     let mut solved4 = vec![0usize; vs.len()];
     let mut total_ms = vec![0.0f64; vs.len()];
-    let (mut ipopt_ms, mut ipopt_solver_ms, mut ipopt_ok, mut slsqp_ok) = (0.0, 0.0, 0, 0);
+    let (mut ipopt_ms, mut ipopt_solver_ms) = (0.0, 0.0);
+    // Peers: solved count and total wall time (ms), Ipopt / SLSQP / trust-constr.
+    let mut peer_ok = [0usize; 3];
+    let mut peer_ms = [0.0f64; 3];
     let mut json = Vec::new();
     let plot_for = ["hs7", "hs40", "hs47", "hs77"];
     let mut plots: Vec<(String, Runs)> = Vec::new();
     for name in HS {
         let mut row = vec![name.to_string(), String::new()];
+        let mut erow = vec![name.to_string()];
         let mut runs = Vec::new();
         for (vi, v) in vs.iter().enumerate() {
             let mut sets = v.sets.clone();
@@ -137,6 +153,15 @@ pub fn constrained(r: &mut Report, full: bool, threads: usize) -> Result<()> {
                         "inner_total": o.rows.last().and_then(|m| m.get("inner_total")),
                         "f_err": f_err, "wall_time_ms_median": ms, "counts": s.counts,
                     }));
+                    let e = ["f", "grad", "cons", "jac", "hess"].map(|k| s.counts.get(k));
+                    for (tot, v) in eval_totals[vi].iter_mut().zip(e) {
+                        *tot += v;
+                    }
+                    erow.push(format!(
+                        "{}{}",
+                        if ok6 { "" } else { "✗ " },
+                        fmt_evals(&e, true)
+                    ));
                     format!(
                         "{}{} ({}) / {:.2}",
                         if ok6 { "" } else { "✗ " },
@@ -145,7 +170,10 @@ pub fn constrained(r: &mut Report, full: bool, threads: usize) -> Result<()> {
                         ms
                     )
                 }
-                Err(e) => format!("error: {e}"),
+                Err(e) => {
+                    erow.push("error".into());
+                    format!("error: {e}")
+                }
             };
             row.push(cell);
             runs.push((v.label.to_string(), o.rows));
@@ -156,16 +184,24 @@ pub fn constrained(r: &mut Report, full: bool, threads: usize) -> Result<()> {
             .map(|p| format!("{}/{}", p.n(), p.m()))
             .unwrap_or_default();
         row[1] = dims;
-        for (solver, ok_count, add) in [
-            ("ipopt", &mut ipopt_ok, true),
-            ("slsqp", &mut slsqp_ok, false),
-        ] {
+        for (pi, solver) in ["ipopt", "slsqp", "trust-constr"].into_iter().enumerate() {
             match peer_row(solver, name) {
                 Some(p) => {
                     let ok = p["success"].as_bool().unwrap_or(false);
-                    *ok_count += usize::from(ok);
+                    peer_ok[pi] += usize::from(ok);
                     let ms = 1e3 * p["wall_s"].as_f64().unwrap_or(f64::NAN);
-                    if add {
+                    peer_ms[pi] += ms;
+                    let e = ["nfev", "ngev", "ncev", "njev", "nhev"]
+                        .map(|k| p[k].as_u64().unwrap_or(0));
+                    for (tot, v) in eval_totals[vs.len() + pi].iter_mut().zip(e) {
+                        *tot += v;
+                    }
+                    erow.push(format!(
+                        "{}{}",
+                        if ok { "" } else { "✗ " },
+                        fmt_evals(&e, !p["nhev"].is_null())
+                    ));
+                    if solver == "ipopt" {
                         ipopt_ms += ms;
                         ipopt_solver_ms += 1e3
                             * (p["wall_s"].as_f64().unwrap_or(0.0)
@@ -178,10 +214,14 @@ pub fn constrained(r: &mut Report, full: bool, threads: usize) -> Result<()> {
                         ms
                     ));
                 }
-                None => row.push("(run bench/peers/run_all.sh)".into()),
+                None => {
+                    row.push("(run bench/peers/run_all.sh)".into());
+                    erow.push("-".into());
+                }
             }
         }
         t.row(&row);
+        evals.row(&erow);
         if plot_for.contains(&name) {
             let sets = [
                 "solver=\"kaczmarz\"",
@@ -206,11 +246,24 @@ pub fn constrained(r: &mut Report, full: bool, threads: usize) -> Result<()> {
         "Each cell: outer iterations to KKT <= 1e-6 (iterations to 1e-4 in brackets) / median wall \
          time in ms; ✗ = not solved to KKT <= 1e-6 with |f - f*| <= 1e-6 (|f*| + 1) within the \
          iteration cap. AdaSketch uses the official defaults (inner cap 1e5 sketch steps). Peers: \
-         Ipopt 3.14.11 (exact Hessian, tol 1e-8) and scipy SLSQP (ftol 1e-12), Python callbacks \
-         via jax, from `bench/peers/constrained_peers.py`; ✗ for a peer = it reported failure or \
-         stopped above KKT 1e-6.\n\n",
+         Ipopt 3.14.11 (exact Hessian, tol 1e-8), scipy SLSQP (ftol 1e-12) and scipy \
+         trust-constr (gtol 1e-8, exact Hessian), Python callbacks via jax, from \
+         `bench/peers/constrained_peers.py`; ✗ for a peer = it reported failure or stopped above \
+         KKT 1e-6.\n\n",
     );
     text.push_str(&t.render());
+    let mut erow = vec!["**total**".to_string()];
+    for (k, e) in eval_totals.iter().enumerate() {
+        // SLSQP (column vs + 1) never evaluates a Hessian.
+        erow.push(fmt_evals(e, k != vs.len() + 1));
+    }
+    evals.row(&erow);
+    let _ = write!(
+        text,
+        "\n\nOracle evaluations to the stop, `f / ∇f / c / J / ∇²L` (our counts from the \
+         counting wrapper; the peers' from their own callbacks; ✗ = not solved as above):\n\n{}",
+        evals.render()
+    );
     let _ = write!(
         text,
         "\n\n| solver | solved to 1e-6 | reached 1e-4 | total time (ms) |\n|---|---|---|---|\n"
@@ -225,9 +278,19 @@ pub fn constrained(r: &mut Report, full: bool, threads: usize) -> Result<()> {
     if peer.is_some() {
         let _ = writeln!(
             text,
-            "| Ipopt (peer) | {ipopt_ok}/19 | - | {ipopt_ms:.1} (solver only, without Python callbacks: {ipopt_solver_ms:.1}) |"
+            "| Ipopt (peer) | {}/19 | - | {ipopt_ms:.1} (solver only, without Python callbacks: {ipopt_solver_ms:.1}) |",
+            peer_ok[0]
         );
-        let _ = writeln!(text, "| SLSQP (peer) | {slsqp_ok}/19 | - | - |");
+        let _ = writeln!(
+            text,
+            "| SLSQP (peer) | {}/19 | - | {:.1} |",
+            peer_ok[1], peer_ms[1]
+        );
+        let _ = writeln!(
+            text,
+            "| trust-constr (peer) | {}/19 | - | {:.1} |",
+            peer_ok[2], peer_ms[2]
+        );
     }
     r.section(
         "Constrained: AdaSketch-Newton on 19 Hock–Schittkowski problems",
@@ -301,11 +364,9 @@ fn poisson(
     peer: &Option<serde_json::Value>,
 ) -> Result<()> {
     eprintln!("constrained: Poisson control, time per iteration vs grid size");
-    let grids: Vec<usize> = if full {
-        vec![4, 8, 16, 24, 32]
-    } else {
-        vec![4, 8, 16, 24]
-    };
+    // The peer script runs the same grids.
+    let grids: Vec<usize> = vec![4, 8, 16, 24, 32];
+    let _ = full;
     let variants: [(&str, &str, &str); 3] = [
         ("AdaSketch RK", "solver=\"kaczmarz\"", "max_iters=30"),
         (
@@ -375,34 +436,62 @@ fn poisson(
             }
         }
     }
+    // The peers' rows for the same grids (bench/peers/constrained_peers.py, run just before).
+    let mut peers = MarkdownTable::new(&[
+        "N",
+        "n + m",
+        "solver",
+        "status",
+        "iterations",
+        "wall time (ms)",
+        "vs optlab exact sparse (total time)",
+        "final KKT",
+    ]);
+    if let Some(p) = peer {
+        for &g in &grids {
+            let ours = json
+                .iter()
+                .find(|j| j["grid"] == g && j["variant"] == "exact Newton-KKT (sparse LU)");
+            for row in p["rows"].as_array().cloned().unwrap_or_default() {
+                if row["problem"].as_str() != Some(format!("Poisson{g}").as_str()) {
+                    continue;
+                }
+                let ms = 1e3 * row["wall_s"].as_f64().unwrap_or(f64::NAN);
+                let ratio = ours
+                    .and_then(|o| o["wall_time_s"].as_f64())
+                    .map_or("-".into(), |s| format!("{:.2}x", ms / (1e3 * s)));
+                peers.row(&[
+                    g.to_string(),
+                    (3 * g * g).to_string(),
+                    format!("{} (peer)", row["solver"].as_str().unwrap_or("?")),
+                    if row["success"].as_bool().unwrap_or(false) {
+                        "solved".into()
+                    } else {
+                        format!("✗ {}", row["message"].as_str().unwrap_or("?"))
+                    },
+                    row["iterations"].to_string(),
+                    format!("{ms:.2}"),
+                    ratio,
+                    fmt_num(row["kkt"].as_f64().unwrap_or(f64::NAN)),
+                ]);
+            }
+        }
+    }
     let mut text = String::from(
         "KKT tolerance 1e-8, at most 30 outer iterations. The problem is linear–quadratic, so \
          the exact variants finish in one Newton step; x* is one sparse KKT solve.\n\n",
     );
     text.push_str(&t.render());
-    if let Some(p) = peer {
+    if peers.is_empty() {
+        text.push_str("\n\nNo peer figures: run `bash bench/peers/run_all.sh` first.\n");
+    } else {
         let _ = write!(
             text,
-            "\n\nIpopt (peer, same problem, tol 1e-8):\n\n| N | iterations | wall time (ms) |\n|---|---|---|\n"
+            "\n\nPeers on the same grids (Ipopt tol 1e-8, scipy trust-constr gtol 1e-8, SLSQP \
+             up to N = 8; median of 3 wall times including the Python/jax callbacks; the ratio \
+             is the peer's time over optlab's exact sparse variant's whole run above):\n\n{}",
+            peers.render()
         );
-        for row in p["rows"].as_array().cloned().unwrap_or_default() {
-            if row["solver"].as_str() == Some("ipopt")
-                && row["problem"]
-                    .as_str()
-                    .is_some_and(|s| s.starts_with("Poisson"))
-            {
-                let _ = writeln!(
-                    text,
-                    "| {} | {} | {:.2} |",
-                    row["problem"]
-                        .as_str()
-                        .unwrap_or("?")
-                        .trim_start_matches("Poisson"),
-                    row["iterations"],
-                    1e3 * row["wall_s"].as_f64().unwrap_or(f64::NAN)
-                );
-            }
-        }
     }
     r.section(
         "Constrained: Poisson control, sketching vs exact KKT solves",

@@ -42,7 +42,7 @@ fn run(task: &Task, cfg: Option<GaLoreConfig>, lr: f64, steps: usize, seed: u64)
         }
         None => {
             let st = AdamWState::<f32>::new(&sizes);
-            let b = st.numel() * 4;
+            let b = st.bytes();
             (
                 Box::new((
                     AdamWConfig {

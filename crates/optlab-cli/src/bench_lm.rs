@@ -47,7 +47,7 @@ impl Opt {
             }
             None => {
                 let st = AdamWState::<f32>::new(&sizes);
-                let b = st.numel() * 4;
+                let b = st.bytes();
                 let c = AdamWConfig {
                     lr: arm.lr,
                     weight_decay: 0.0,

@@ -48,6 +48,7 @@ struct Out {
     flatness: f64,
     evals_per_step: f64,
     ms_per_step: f64,
+    state_bytes: usize,
 }
 
 /// Largest rise of a (step, test loss) curve above its running minimum (0 for a monotone
@@ -240,6 +241,7 @@ fn run(t: &Task, arm: &Arm, rank: usize, steps: usize, seed: u64) -> Result<Out>
     out.flatness = flatness(t, &lora, &p, seed)?;
     out.evals_per_step = evals as f64 / steps as f64;
     out.ms_per_step = 1e3 * secs / steps as f64;
+    out.state_bytes = opt.1.bytes() + gg.bytes();
     Ok(out)
 }
 
@@ -298,6 +300,7 @@ pub fn lora(r: &mut Report, full: bool, threads: usize, seeds: u64) -> Result<()
         .build()?;
     let (mlp, base, all) = pool.install(pretrain)?;
     let tasks: Vec<Task> = (0..seeds).map(|s| task(&mlp, &base, &all, s)).collect();
+    let full_bytes = AdamWState::<f32>::new(&mlp.param_sizes()).bytes();
     let mut t = MarkdownTable::new(&[
         "arm",
         "rank",
@@ -306,6 +309,7 @@ pub fn lora(r: &mut Report, full: bool, threads: usize, seeds: u64) -> Result<()
         "test acc.",
         "flatness (train-loss rise)",
         "evals / step",
+        "optimizer state (bytes)",
         "ms / step",
     ]);
     let mut summary = MarkdownTable::new(&[
@@ -334,6 +338,7 @@ pub fn lora(r: &mut Report, full: bool, threads: usize, seeds: u64) -> Result<()
             let acc = mean_sd(&col(|o| o.final_acc)).0;
             let flat = mean_sd(&col(|o| o.flatness)).0;
             let ev = outs[0].evals_per_step;
+            let bytes = outs[0].state_bytes;
             let ms = median(col(|o| o.ms_per_step));
             t.row(&[
                 arm.label.to_string(),
@@ -343,6 +348,7 @@ pub fn lora(r: &mut Report, full: bool, threads: usize, seeds: u64) -> Result<()
                 format!("{acc:.4}"),
                 format!("{flat:.4}"),
                 format!("{ev:.0}"),
+                format!("{bytes}"),
                 format!("{ms:.2}"),
             ]);
             rank_pts.push((rank as f64, l));
@@ -353,7 +359,7 @@ pub fn lora(r: &mut Report, full: bool, threads: usize, seeds: u64) -> Result<()
             json.push(
                 serde_json::json!({"arm": arm.label, "rank": rank, "final_test_loss": l,
                 "final_test_loss_sd": sd, "bump": bump, "test_acc": acc, "flatness": flat,
-                "evals_per_step": ev, "ms_per_step": ms}),
+                "evals_per_step": ev, "state_bytes": bytes, "ms_per_step": ms}),
             );
             if rank == plot_rank {
                 let len = outs.iter().map(|o| o.curve.len()).min().unwrap_or(0);
@@ -387,7 +393,10 @@ pub fn lora(r: &mut Report, full: bool, threads: usize, seeds: u64) -> Result<()
              a positive bump). Flatness: mean train-loss increase under random filter-wise \
              perturbations of the merged adapted weights of relative size {FLAT_RADIUS}. GGPO's \
              noise uses the previous step's full-weight gradient norms; SAM-LoRA ascends in A/B \
-             space and costs two evaluations.\n\nAveraged over ranks:\n\n{}\nPer rank:\n\n{}",
+             space and costs two evaluations. Optimizer state: AdamW's moments over the trained \
+             tensors plus GGPO's stored gradient norms (SAM keeps no state between steps); \
+             full fine-tuning with AdamW would keep {full_bytes} bytes.\n\nAveraged over \
+             ranks:\n\n{}\nPer rank:\n\n{}",
             100.0 * LABEL_NOISE,
             tasks.len(),
             summary.render(),
@@ -535,7 +544,7 @@ fn mini_eval(t: &MiniTask, p: &[Vec<f32>]) -> Result<(f64, f64)> {
 
 /// LoRA / GGPO / SAM-LoRA fine-tuning all-MiniLM-L6-v2 on the fortune categories (full suite,
 /// or `--only lora-minilm`; needs the weights, see [`MINILM_HOWTO`]).
-pub fn lora_minilm(r: &mut Report, threads: usize) -> Result<()> {
+pub fn lora_minilm(r: &mut Report, threads: usize, seeds: u64) -> Result<()> {
     let title = "LoRA, LoRA-GGPO and SAM-LoRA fine-tuning all-MiniLM-L6-v2 (fortune categories)";
     let Some(dir) = std::env::var_os(MINILM_ENV) else {
         eprintln!("lora-minilm: {MINILM_ENV} is not set; skipped");
@@ -572,69 +581,60 @@ pub fn lora_minilm(r: &mut Report, threads: usize) -> Result<()> {
         .build()?;
     let mut t = MarkdownTable::new(&[
         "arm",
-        "test loss at each eval",
+        "test loss at each eval (mean over seeds)",
+        "final test loss (mean ± sd)",
         "final test acc.",
         "bump",
         "evals / step",
+        "optimizer state (bytes)",
         "s / step",
     ]);
     let mut curves = Vec::new();
     let mut json = Vec::new();
+    let mut full_bytes = 0;
     for arm in &arms {
-        eprintln!("  lora-minilm: {}", arm.label);
-        let task = mini_task(&dir, rank, 0)?;
-        let (curve, acc, evals, secs) = pool.install(|| -> Result<_> {
-            let mut p = task.lora.init(0);
-            let sizes = task.lora.param_sizes();
-            let mut opt = adamw(&sizes);
-            let decay = vec![false; sizes.len()];
-            let mut gg = GgpoState::new(0);
-            let mut rng = optlab_core::seed::stream(0, "minilm-batches");
-            let k = optlab_problems::data::FORTUNE_CATEGORIES.len();
-            let mut curve = vec![(0.0, mini_eval(&task, &p)?.0)];
-            let mut evals = 0usize;
-            let mut secs = 0.0;
-            for s in 0..steps {
-                let rows: Vec<usize> = (0..MINI_BATCH)
-                    .map(|_| rng.random_range(0..task.train.len()))
-                    .collect();
-                let seqs: Vec<Vec<u32>> = rows.iter().map(|&i| task.train[i].0.clone()).collect();
-                let ys: Vec<usize> = rows.iter().map(|&i| task.train[i].1).collect();
-                let b = optlab_nn::encoder::TokenBatch::new(&seqs, 0)?;
-                let start = Instant::now();
-                let mut model = |q: &[Vec<f32>]| {
-                    evals += 1;
-                    task.enc.classify_loss_and_grads(q, &b, &ys, k)
-                };
-                lora_step(
-                    arm.kind, &mut opt, &task.lora, &mut p, &decay, &mut gg, &mut model,
-                )?;
-                secs += start.elapsed().as_secs_f64();
-                if (s + 1) % eval_every == 0 {
-                    curve.push(((s + 1) as f64, mini_eval(&task, &p)?.0));
-                }
-            }
-            let acc = mini_eval(&task, &p)?.1;
-            Ok((curve, acc, evals, secs))
-        })?;
-        let bump = bump(&curve);
+        let mut runs = Vec::new();
+        for seed in 0..seeds {
+            eprintln!("  lora-minilm: {} seed {seed}", arm.label);
+            let task = mini_task(&dir, rank, seed)?;
+            full_bytes = AdamWState::<f32>::new(&task.enc.param_sizes()).bytes();
+            runs.push(pool.install(|| mini_run(&task, arm, steps, eval_every, seed))?);
+        }
+        let col = |f: fn(&MiniOut) -> f64| runs.iter().map(f).collect::<Vec<f64>>();
+        let (loss, sd) = mean_sd(&col(|o| o.curve.last().map_or(f64::NAN, |c| c.1)));
+        let acc = mean_sd(&col(|o| o.acc)).0;
+        let bump = mean_sd(&col(|o| bump(&o.curve))).0;
+        let secs = median(col(|o| o.secs_per_step));
+        let evals = runs[0].evals_per_step;
+        let bytes = runs[0].state_bytes;
+        let len = runs.iter().map(|o| o.curve.len()).min().unwrap_or(0);
+        let mean_curve: Vec<(f64, f64)> = (0..len)
+            .map(|i| {
+                let v: Vec<f64> = runs.iter().map(|o| o.curve[i].1).collect();
+                (runs[0].curve[i].0, mean_sd(&v).0)
+            })
+            .collect();
         t.row(&[
             arm.label.to_string(),
-            curve
+            mean_curve
                 .iter()
                 .map(|(_, v)| format!("{v:.3}"))
                 .collect::<Vec<_>>()
                 .join(" → "),
+            format!("{loss:.3} ± {sd:.3}"),
             format!("{acc:.3}"),
             format!("{bump:.3}"),
-            format!("{:.0}", evals as f64 / steps as f64),
-            format!("{:.2}", secs / steps as f64),
+            format!("{evals:.0}"),
+            format!("{bytes}"),
+            format!("{secs:.2}"),
         ]);
         json.push(
-            serde_json::json!({"arm": arm.label, "curve": curve, "test_acc": acc,
-            "bump": bump, "s_per_step": secs / steps as f64}),
+            serde_json::json!({"arm": arm.label, "mean_curve": mean_curve,
+            "curves": runs.iter().map(|o| o.curve.clone()).collect::<Vec<_>>(),
+            "final_test_loss": loss, "final_test_loss_sd": sd, "test_acc": acc, "bump": bump,
+            "evals_per_step": evals, "state_bytes": bytes, "s_per_step": secs}),
         );
-        curves.push(Series::new(arm.label, curve));
+        curves.push(Series::new(arm.label, mean_curve));
     }
     r.section(
         title,
@@ -644,7 +644,12 @@ pub fn lora_minilm(r: &mut Report, threads: usize) -> Result<()> {
              full. Four fortune categories (humorists, literature, love, wisdom), {MINI_PER_CLASS} \
              training entries per class with {:.0}% of the labels flipped, {MINI_TEST} held-out \
              test entries, at most {MINI_LEN} tokens; AdamW lr 1e-3, batch {MINI_BATCH}, {steps} \
-             steps, seed 0, {threads} thread(s). Test loss every {eval_every} steps.\n\n{}",
+             steps, {seeds} seeds (training/test split, label noise, LoRA init, batches and noise \
+             differ per seed), {threads} thread(s). Test loss every {eval_every} steps; bump: \
+             the largest rise of the test loss above its running minimum, mean over seeds. \
+             Optimizer state: AdamW's moments over the adapters and the head plus GGPO's \
+             gradient norms; fully fine-tuning the encoder with AdamW would keep \
+             {full_bytes} bytes.\n\n{}",
             dir.display(),
             100.0 * LABEL_NOISE,
             t.render()
@@ -653,7 +658,7 @@ pub fn lora_minilm(r: &mut Report, threads: usize) -> Result<()> {
     r.plot(
         "lora_minilm_test_loss",
         &LinePlot {
-            title: "MiniLM LoRA fine-tuning: test loss".into(),
+            title: "MiniLM LoRA fine-tuning: test loss (mean over seeds)".into(),
             x_label: "step".into(),
             y_label: "test loss".into(),
             log_x: false,
@@ -663,4 +668,60 @@ pub fn lora_minilm(r: &mut Report, threads: usize) -> Result<()> {
     )?;
     r.json.insert("lora_minilm".into(), json.into());
     Ok(())
+}
+
+struct MiniOut {
+    curve: Vec<(f64, f64)>,
+    acc: f64,
+    evals_per_step: f64,
+    secs_per_step: f64,
+    state_bytes: usize,
+}
+
+/// One MiniLM fine-tuning run of `arm` with `seed`.
+fn mini_run(
+    task: &MiniTask,
+    arm: &Arm,
+    steps: usize,
+    eval_every: usize,
+    seed: u64,
+) -> Result<MiniOut> {
+    let mut p = task.lora.init(seed);
+    let sizes = task.lora.param_sizes();
+    let mut opt = adamw(&sizes);
+    let decay = vec![false; sizes.len()];
+    let mut gg = GgpoState::new(seed);
+    let mut rng = optlab_core::seed::stream(seed, "minilm-batches");
+    let k = optlab_problems::data::FORTUNE_CATEGORIES.len();
+    let mut curve = vec![(0.0, mini_eval(task, &p)?.0)];
+    let mut evals = 0usize;
+    let mut secs = 0.0;
+    for s in 0..steps {
+        let rows: Vec<usize> = (0..MINI_BATCH)
+            .map(|_| rng.random_range(0..task.train.len()))
+            .collect();
+        let seqs: Vec<Vec<u32>> = rows.iter().map(|&i| task.train[i].0.clone()).collect();
+        let ys: Vec<usize> = rows.iter().map(|&i| task.train[i].1).collect();
+        let b = optlab_nn::encoder::TokenBatch::new(&seqs, 0)?;
+        let start = Instant::now();
+        let mut model = |q: &[Vec<f32>]| {
+            evals += 1;
+            task.enc.classify_loss_and_grads(q, &b, &ys, k)
+        };
+        lora_step(
+            arm.kind, &mut opt, &task.lora, &mut p, &decay, &mut gg, &mut model,
+        )?;
+        secs += start.elapsed().as_secs_f64();
+        if (s + 1) % eval_every == 0 {
+            curve.push(((s + 1) as f64, mini_eval(task, &p)?.0));
+        }
+    }
+    let acc = mini_eval(task, &p)?.1;
+    Ok(MiniOut {
+        curve,
+        acc,
+        evals_per_step: evals as f64 / steps as f64,
+        secs_per_step: secs / steps as f64,
+        state_bytes: opt.1.bytes() + gg.bytes(),
+    })
 }

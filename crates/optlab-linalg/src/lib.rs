@@ -93,6 +93,22 @@ impl Metric {
         }
     }
 
+    /// `B x`.
+    pub fn apply(&self, x: &[f64]) -> Vec<f64> {
+        match self {
+            Metric::Identity => x.to_vec(),
+            Metric::Spd { b, .. } => matvec(b, x),
+        }
+    }
+
+    /// `||x||_B = (x^T B x)^1/2`.
+    pub fn primal_norm(&self, x: &[f64]) -> f64 {
+        match self {
+            Metric::Identity => norm2(x),
+            Metric::Spd { .. } => dot(x, &self.apply(x)).max(0.0).sqrt(),
+        }
+    }
+
     /// `H + lambda B` as a new matrix.
     pub fn regularize(&self, h: &Mat<f64>, lambda: f64) -> Mat<f64> {
         let mut m = h.clone();
@@ -112,6 +128,17 @@ impl Metric {
         }
         m
     }
+}
+
+/// `A x` for a dense `A`.
+pub fn matvec(a: &Mat<f64>, x: &[f64]) -> Vec<f64> {
+    let mut y = vec![0.0; a.nrows()];
+    for (j, xj) in x.iter().enumerate().take(a.ncols()) {
+        for (i, yi) in y.iter_mut().enumerate() {
+            *yi += a[(i, j)] * xj;
+        }
+    }
+    y
 }
 
 /// Euclidean norm.

@@ -110,6 +110,11 @@ impl<T: Real> AdamWState<T> {
         self.mu.iter().chain(&self.nu).map(Vec::len).sum()
     }
 
+    /// Optimizer-state memory in bytes (the moments; the step counter is not counted).
+    pub fn bytes(&self) -> usize {
+        self.numel() * std::mem::size_of::<T>()
+    }
+
     /// One step on every tensor; `decay[i]` says whether tensor i is decayed.
     pub fn step(
         &mut self,

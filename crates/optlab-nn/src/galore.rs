@@ -16,7 +16,8 @@
 //! Untargeted tensors (biases, small matrices) get the same Adam without projection.
 
 use crate::step::GradientTransform;
-use faer::Mat;
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatMut, MatRef};
 use optlab_core::config::{at_least_one, in_unit_interval, non_negative, positive};
 use optlab_core::{Error, MethodConfig, Result};
 use serde::{Deserialize, Serialize};
@@ -135,6 +136,11 @@ pub struct TensorState {
     pub v: Vec<f32>,
     /// Natural GaLore's history of projected gradients, newest first.
     pub history: Vec<Vec<f32>>,
+    /// Natural GaLore: the history's Gram matrix `⟨h_i, h_j⟩` (row-major, `len x len`, in
+    /// f64), updated with one new row per step so the Woodbury solve costs O(s·D), not
+    /// O(s²·D). Rebuilt from `history` when absent (older checkpoints).
+    #[serde(default)]
+    pub gram: Vec<f64>,
 }
 
 /// GaLore state for a list of tensors.
@@ -198,6 +204,7 @@ impl GaLoreState {
                         m: vec![0.0; moments],
                         v: vec![0.0; moments],
                         history: Vec::new(),
+                        gram: Vec::new(),
                     }
                 }
                 None => TensorState {
@@ -207,6 +214,7 @@ impl GaLoreState {
                     m: vec![0.0; size],
                     v: vec![0.0; size],
                     history: Vec::new(),
+                    gram: Vec::new(),
                 },
             };
             tensors.push(st);
@@ -219,7 +227,8 @@ impl GaLoreState {
         })
     }
 
-    /// Optimizer-state memory in bytes (projectors, moments, histories; f32).
+    /// Optimizer-state memory in bytes (projectors, moments, histories in f32; Natural
+    /// GaLore's `s x s` Gram matrices in f64).
     pub fn bytes(&self, cfg: &GaLoreConfig) -> usize {
         let floats: usize = self
             .tensors
@@ -231,7 +240,8 @@ impl GaLoreState {
                     _ => 0,
                 };
                 let hist = if cfg.natural && t.shape.is_some() {
-                    cfg.history * t.m.len()
+                    // The f64 Gram matrix counts as two f32 per entry.
+                    cfg.history * t.m.len() + 2 * cfg.history * cfg.history
                 } else {
                     0
                 };
@@ -257,7 +267,9 @@ fn canonical_sign(v: &mut [f64]) {
 
 /// The projector of `g` (`m x n`, row-major) for `side` and rank `r`.
 fn projector(g: &[f32], m: usize, n: usize, r: usize, side: Side) -> Result<Vec<f32>> {
-    let a = Mat::<f64>::from_fn(m, n, |i, j| f64::from(g[i * n + j]));
+    // f32, as the reference code (`torch.linalg.svd` on `matrix.float()`): the projector is
+    // stored in f32 anyway, and f64 doubled the refresh time for no measurable change.
+    let a = MatRef::from_row_major_slice(g, m, n);
     let svd = a
         .thin_svd()
         .map_err(|e| Error::Numerical(format!("galore: SVD failed: {e:?}")))?;
@@ -265,7 +277,7 @@ fn projector(g: &[f32], m: usize, n: usize, r: usize, side: Side) -> Result<Vec<
         let u = svd.U();
         let mut p = vec![0.0f32; m * r];
         for k in 0..r {
-            let mut col: Vec<f64> = (0..m).map(|i| u[(i, k)]).collect();
+            let mut col: Vec<f64> = (0..m).map(|i| f64::from(u[(i, k)])).collect();
             canonical_sign(&mut col);
             for i in 0..m {
                 p[i * r + k] = col[i] as f32;
@@ -277,7 +289,7 @@ fn projector(g: &[f32], m: usize, n: usize, r: usize, side: Side) -> Result<Vec<
         let v = svd.V();
         let mut q = vec![0.0f32; r * n];
         for k in 0..r {
-            let mut col: Vec<f64> = (0..n).map(|j| v[(j, k)]).collect();
+            let mut col: Vec<f64> = (0..n).map(|j| f64::from(v[(j, k)])).collect();
             canonical_sign(&mut col);
             for j in 0..n {
                 q[k * n + j] = col[j] as f32;
@@ -296,18 +308,158 @@ fn projector(g: &[f32], m: usize, n: usize, r: usize, side: Side) -> Result<Vec<
     })
 }
 
-/// The stored projector as a matrix (`m x r` for `Left`, `r x n` for `Right`; `P` for
-/// `Both`, whose `Q` is [`projector_q`]).
-fn projector_mat(pr: &[f32], m: usize, n: usize, r: usize, side: Side) -> Mat<f64> {
+/// The stored projector's factors as row-major views: `P` (`m x r`) for `Left` and `Both`,
+/// `Q` (`r x n`) for `Right` and `Both`.
+fn factors(
+    pr: &[f32],
+    m: usize,
+    n: usize,
+    r: usize,
+    side: Side,
+) -> (Option<MatRef<'_, f32>>, Option<MatRef<'_, f32>>) {
+    let p = || MatRef::from_row_major_slice(&pr[..m * r], m, r);
     match side {
-        Side::Left | Side::Both => Mat::from_fn(m, r, |a, k| f64::from(pr[a * r + k])),
-        Side::Right => Mat::from_fn(r, n, |k, j| f64::from(pr[k * n + j])),
+        Side::Left => (Some(p()), None),
+        Side::Right => (None, Some(MatRef::from_row_major_slice(&pr[..r * n], r, n))),
+        Side::Both => (
+            Some(p()),
+            Some(MatRef::from_row_major_slice(&pr[m * r..], r, n)),
+        ),
     }
 }
 
-/// `Q` (`r x n`) of a two-sided projector.
-fn projector_q(pr: &[f32], m: usize, n: usize, r: usize) -> Mat<f64> {
-    Mat::from_fn(r, n, |k, j| f64::from(pr[m * r + k * n + j]))
+/// The projected gradient `R` (row-major): `Pᵀ G` (`r x n`), `G Qᵀ` (`m x r`) or `Pᵀ G Qᵀ`
+/// (`r x r`). f32 matmuls (the reference code's precision), straight on the row-major buffers.
+fn project(g: &[f32], pr: &[f32], m: usize, n: usize, r: usize, side: Side) -> Vec<f64> {
+    let par = faer::get_global_parallelism();
+    let gv = MatRef::from_row_major_slice(g, m, n);
+    let (rows, cols) = match side {
+        Side::Left => (r, n),
+        Side::Right => (m, r),
+        Side::Both => (r, r),
+    };
+    let mut out = vec![0.0f32; rows * cols];
+    let dst = MatMut::from_row_major_slice_mut(&mut out, rows, cols);
+    match factors(pr, m, n, r, side) {
+        (Some(p), None) => matmul(dst, Accum::Replace, p.transpose(), gv, 1.0, par),
+        (None, Some(q)) => matmul(dst, Accum::Replace, gv, q.transpose(), 1.0, par),
+        (Some(p), Some(q)) => {
+            let mut pg = Mat::<f32>::zeros(r, n);
+            matmul(pg.as_mut(), Accum::Replace, p.transpose(), gv, 1.0, par);
+            matmul(dst, Accum::Replace, pg.as_ref(), q.transpose(), 1.0, par);
+        }
+        (None, None) => {}
+    }
+    out.iter().map(|v| f64::from(*v)).collect()
+}
+
+/// `W -= scale · D` with `D = P N`, `N Q` or `P N Q` (`nrm` row-major in the projected
+/// shape), accumulated into the row-major parameter buffer in f32 as the reference does.
+#[allow(clippy::too_many_arguments)]
+fn back_project(
+    w: &mut [f32],
+    nrm: &[f32],
+    pr: &[f32],
+    m: usize,
+    n: usize,
+    r: usize,
+    side: Side,
+    scale: f32,
+) {
+    let par = faer::get_global_parallelism();
+    let dst = MatMut::from_row_major_slice_mut(w, m, n);
+    match factors(pr, m, n, r, side) {
+        (Some(p), None) => {
+            let nv = MatRef::from_row_major_slice(nrm, r, n);
+            matmul(dst, Accum::Add, p, nv, -scale, par);
+        }
+        (None, Some(q)) => {
+            let nv = MatRef::from_row_major_slice(nrm, m, r);
+            matmul(dst, Accum::Add, nv, q, -scale, par);
+        }
+        (Some(p), Some(q)) => {
+            let nv = MatRef::from_row_major_slice(nrm, r, r);
+            let mut pn = Mat::<f32>::zeros(m, r);
+            matmul(pn.as_mut(), Accum::Replace, p, nv, 1.0, par);
+            matmul(dst, Accum::Add, pn.as_ref(), q, -scale, par);
+        }
+        (None, None) => {}
+    }
+}
+
+/// `⟨a, b⟩` of f32 vectors accumulated in f64, in a fixed order (8 interleaved partial sums,
+/// so it vectorizes and is the same on every call).
+fn dot_f32(a: &[f32], b: &[f32]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += f64::from(x[k]) * f64::from(y[k]);
+        }
+    }
+    let tail: f64 = ra
+        .iter()
+        .zip(rb)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
+    acc.iter().sum::<f64>() + tail
+}
+
+/// Push `v` as the newest history row (keeping at most `cap`) and update the Gram matrix with
+/// its inner products; rebuilds the Gram matrix first if it does not match the history.
+fn push_history(ts: &mut TensorState, v: Vec<f32>, cap: usize) {
+    let old = ts.history.len();
+    if ts.gram.len() != old * old {
+        ts.gram = (0..old * old)
+            .map(|k| dot_f32(&ts.history[k / old], &ts.history[k % old]))
+            .collect();
+    }
+    ts.history.insert(0, v);
+    ts.history.truncate(cap);
+    let s = ts.history.len();
+    let row: Vec<f64> = ts
+        .history
+        .iter()
+        .map(|h| dot_f32(&ts.history[0], h))
+        .collect();
+    let mut gram = vec![0.0f64; s * s];
+    for i in 0..s {
+        for j in 0..s {
+            gram[i * s + j] = match (i, j) {
+                (0, _) => row[j],
+                (_, 0) => row[i],
+                _ => ts.gram[(i - 1) * old + (j - 1)],
+            };
+        }
+    }
+    ts.gram = gram;
+}
+
+/// [`woodbury_natural`] of the newest history row `g = hist[0]` with the history's Gram
+/// matrix given: `z = (I + Gram/λ)⁻¹ H g`, `out = g/λ − Hᵀ z / λ²`, where `H g` is the Gram
+/// matrix's first row. O(s·D) instead of O(s²·D).
+fn woodbury_cached(hist: &[Vec<f32>], gram: &[f64], lambda: f64) -> Result<Vec<f64>> {
+    let s = hist.len();
+    let Some(g) = hist.first() else {
+        return Ok(Vec::new());
+    };
+    let sm = Mat::<f64>::from_fn(s, s, |i, j| {
+        f64::from(u8::from(i == j)) + gram[i * s + j] / lambda
+    });
+    let y: Vec<f64> = (0..s).map(|j| gram[j]).collect();
+    let chol = optlab_linalg::Cholesky::new(&sm).map_err(|_| {
+        Error::Numerical("natural galore: Woodbury system not positive definite".into())
+    })?;
+    let z = chol.solve(&y);
+    let mut out: Vec<f64> = g.iter().map(|v| f64::from(*v) / lambda).collect();
+    for (h, zk) in hist.iter().zip(&z) {
+        let c = zk / (lambda * lambda);
+        out.iter_mut()
+            .zip(h)
+            .for_each(|(o, hv)| *o -= c * f64::from(*hv));
+    }
+    Ok(out)
 }
 
 /// `(λI + GGᵀ)⁻¹ g` by Woodbury, `G` given by its columns `hist` (each of `g`'s length).
@@ -385,26 +537,7 @@ impl GradientTransform for (GaLoreConfig, GaLoreState) {
                             ts.v.iter_mut().for_each(|v| *v = 0.0);
                         }
                     }
-                    let gm = Mat::<f64>::from_fn(m, n, |a, j| f64::from(g[a * n + j]));
-                    let pm = projector_mat(&ts.projector, m, n, r, side);
-                    let rg: Vec<f64> = match side {
-                        // R = Pᵀ G: r x n, row-major.
-                        Side::Left => {
-                            let rm = pm.transpose() * &gm;
-                            (0..r * n).map(|idx| rm[(idx / n, idx % n)]).collect()
-                        }
-                        // R = G Qᵀ: m x r, row-major.
-                        Side::Right => {
-                            let rm = &gm * pm.transpose();
-                            (0..m * r).map(|idx| rm[(idx / r, idx % r)]).collect()
-                        }
-                        // R = Pᵀ G Qᵀ: r x r, row-major.
-                        Side::Both => {
-                            let qm = projector_q(&ts.projector, m, n, r);
-                            let rm = pm.transpose() * &gm * qm.transpose();
-                            (0..r * r).map(|idx| rm[(idx / r, idx % r)]).collect()
-                        }
-                    };
+                    let rg = project(g, &ts.projector, m, n, r, side);
                     (rg, Some((m, n, side)))
                 }
                 _ => (g.iter().map(|v| f64::from(*v)).collect(), None),
@@ -413,49 +546,34 @@ impl GradientTransform for (GaLoreConfig, GaLoreState) {
                 let sq: f64 = rg.iter().map(|v| v * v).sum();
                 ratio_sum += sq / cfg.damping;
                 n_proj += 1;
-                ts.history.insert(0, rg.iter().map(|v| *v as f32).collect());
-                ts.history.truncate(cfg.history);
-                let hist: Vec<Vec<f64>> = ts
-                    .history
-                    .iter()
-                    .map(|h| h.iter().map(|v| f64::from(*v)).collect())
-                    .collect();
-                rg = woodbury_natural(&rg, &hist, cfg.damping)?;
+                push_history(ts, rg.iter().map(|v| *v as f32).collect(), cfg.history);
+                rg = woodbury_cached(&ts.history, &ts.gram, cfg.damping)?;
             }
             // Adam on R.
+            if ts.m.len() != rg.len() || ts.v.len() != rg.len() {
+                return Err(Error::Other(format!(
+                    "galore: tensor {i}: moments have {} and {} entries, the (projected) \
+                     gradient {}",
+                    ts.m.len(),
+                    ts.v.len(),
+                    rg.len()
+                )));
+            }
             let mut nrm = vec![0.0f64; rg.len()];
-            for (k, gk) in rg.iter().enumerate() {
-                let mk = b1 * f64::from(ts.m[k]) + (1.0 - b1) * gk;
-                let vk = b2 * f64::from(ts.v[k]) + (1.0 - b2) * gk * gk;
-                ts.m[k] = mk as f32;
-                ts.v[k] = vk as f32;
-                nrm[k] = mk / (vk.sqrt() + cfg.eps);
+            for (((mk, vk), gk), nk) in ts.m.iter_mut().zip(ts.v.iter_mut()).zip(&rg).zip(&mut nrm)
+            {
+                let m1 = b1 * f64::from(*mk) + (1.0 - b1) * gk;
+                let v1 = b2 * f64::from(*vk) + (1.0 - b2) * gk * gk;
+                *mk = m1 as f32;
+                *vk = v1 as f32;
+                *nk = m1 / (v1.sqrt() + cfg.eps);
             }
             // Back-project, scale, step; decoupled decay after the update.
             match shape {
                 Some((m, n, side)) => {
-                    let pm = projector_mat(&ts.projector, m, n, r, side);
-                    let d = match side {
-                        Side::Left => {
-                            let nm = Mat::<f64>::from_fn(r, n, |k, j| nrm[k * n + j]);
-                            &pm * &nm
-                        }
-                        Side::Right => {
-                            let nm = Mat::<f64>::from_fn(m, r, |a, k| nrm[a * r + k]);
-                            &nm * &pm
-                        }
-                        Side::Both => {
-                            let nm = Mat::<f64>::from_fn(r, r, |a, k| nrm[a * r + k]);
-                            let qm = projector_q(&ts.projector, m, n, r);
-                            &pm * &nm * &qm
-                        }
-                    };
-                    for a in 0..m {
-                        for j in 0..n {
-                            let w = &mut p[a * n + j];
-                            *w = (f64::from(*w) - step_size * cfg.alpha * d[(a, j)]) as f32;
-                        }
-                    }
+                    let nrm: Vec<f32> = nrm.iter().map(|v| *v as f32).collect();
+                    let scale = (step_size * cfg.alpha) as f32;
+                    back_project(p, &nrm, &ts.projector, m, n, r, side, scale);
                 }
                 None => {
                     for (w, d) in p.iter_mut().zip(&nrm) {
@@ -476,5 +594,75 @@ impl GradientTransform for (GaLoreConfig, GaLoreState) {
 
     fn state_numel(&self) -> usize {
         self.1.bytes(&self.0) / std::mem::size_of::<f32>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> TensorState {
+        TensorState {
+            shape: None,
+            side: None,
+            projector: Vec::new(),
+            m: Vec::new(),
+            v: Vec::new(),
+            history: Vec::new(),
+            gram: Vec::new(),
+        }
+    }
+
+    /// The incremental Gram matrix and the cached Woodbury solve agree with the dense
+    /// reference `woodbury_natural` at every step, through the history cap and after the Gram
+    /// matrix is dropped (an older checkpoint) and rebuilt.
+    #[test]
+    fn cached_woodbury_equals_the_reference() {
+        let mut rng = optlab_core::seed::stream(4, "woodbury-cache");
+        let mut ts = state();
+        for step in 0..9 {
+            let v: Vec<f32> = (0..37)
+                .map(|_| optlab_core::seed::normal(&mut rng) as f32)
+                .collect();
+            if step == 6 {
+                ts.gram.clear();
+            }
+            push_history(&mut ts, v, 4);
+            assert_eq!(ts.history.len(), (step + 1).min(4));
+            let s = ts.history.len();
+            for i in 0..s {
+                for j in 0..s {
+                    let d = dot_f32(&ts.history[i], &ts.history[j]);
+                    assert_eq!(ts.gram[i * s + j], d, "step {step}: gram[{i}][{j}]");
+                }
+            }
+            let hist: Vec<Vec<f64>> = ts
+                .history
+                .iter()
+                .map(|h| h.iter().map(|x| f64::from(*x)).collect())
+                .collect();
+            for lambda in [1e-3, 1.0] {
+                let want = woodbury_natural(&hist[0], &hist, lambda).unwrap();
+                let got = woodbury_cached(&ts.history, &ts.gram, lambda).unwrap();
+                let scale = want.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+                let err = want
+                    .iter()
+                    .zip(&got)
+                    .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+                assert!(err < 1e-9 * scale, "step {step}, λ = {lambda}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn dot_f32_matches_a_plain_sum() {
+        let a: Vec<f32> = (0..29).map(|i| i as f32 * 0.5 - 3.0).collect();
+        let b: Vec<f32> = (0..29).map(|i| 1.0 - i as f32 * 0.25).collect();
+        let want: f64 = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| f64::from(*x) * f64::from(*y))
+            .sum();
+        assert!((dot_f32(&a, &b) - want).abs() < 1e-12);
     }
 }

@@ -288,3 +288,95 @@ pub fn sam_overhead(
         ratio: sam_ms / plain_ms,
     })
 }
+
+/// GaLore / Natural GaLore cost on one `m x n` weight matrix: a step that reuses the
+/// projector, a step that recomputes it (SVD included), and their amortized mix.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GaLoreCost {
+    /// Rows.
+    pub m: usize,
+    /// Columns.
+    pub n: usize,
+    /// Projection rank.
+    pub rank: usize,
+    /// Natural GaLore (history 20, damping 1e-3) instead of GaLore.
+    pub natural: bool,
+    /// Refresh period `T` the amortized figure uses.
+    pub update_gap: u64,
+    /// Milliseconds per step that reuses the projector (median).
+    pub step_ms: f64,
+    /// Milliseconds per step that refreshes it (median).
+    pub refresh_ms: f64,
+    /// `(refresh_ms - step_ms) / update_gap`: the refresh's share of every step.
+    pub refresh_per_step_ms: f64,
+    /// `step_ms + refresh_per_step_ms`.
+    pub amortized_ms: f64,
+    /// Our full-rank AdamW step on the same matrix (median), for scale.
+    pub adamw_ms: f64,
+}
+
+/// Time GaLore (or Natural GaLore) on one seeded random `m x n` gradient, `reps` steps each,
+/// after enough warm-up steps to fill Natural GaLore's history.
+pub fn galore_cost(
+    m: usize,
+    n: usize,
+    rank: usize,
+    natural: bool,
+    update_gap: u64,
+    reps: usize,
+) -> optlab_core::Result<GaLoreCost> {
+    use crate::galore::{GaLoreConfig, GaLoreState};
+    use crate::step::GradientTransform;
+    let mut rng = optlab_core::seed::stream(0, "galore-cost");
+    let g = vec![
+        (0..m * n)
+            .map(|_| optlab_core::seed::normal(&mut rng) as f32)
+            .collect::<Vec<f32>>(),
+    ];
+    let decay = [false];
+    let time = |t: &mut dyn GradientTransform, warm: usize| -> optlab_core::Result<f64> {
+        let mut p = vec![vec![0.0f32; m * n]];
+        for _ in 0..warm {
+            t.apply(1e-3, &mut p, &g, &decay)?;
+        }
+        let mut v = Vec::new();
+        for _ in 0..reps.max(1) {
+            let s = Instant::now();
+            t.apply(1e-3, &mut p, &g, &decay)?;
+            v.push(s.elapsed().as_secs_f64() * 1e3);
+        }
+        Ok(median(v))
+    };
+    let cfg = |gap: u64| GaLoreConfig {
+        rank,
+        update_gap: gap,
+        natural,
+        ..Default::default()
+    };
+    let warm = if natural { cfg(1).history + 1 } else { 2 };
+    let galore = |gap: u64| -> optlab_core::Result<f64> {
+        let c = cfg(gap);
+        let st = GaLoreState::new(&c, &[m * n], &[Some((m, n))])?;
+        time(&mut (c, st), warm)
+    };
+    // A gap beyond every step taken: only the first (warm-up) step computes an SVD.
+    let step_ms = galore(u64::MAX)?;
+    let refresh_ms = galore(1)?;
+    let adamw_ms = time(
+        &mut (AdamWConfig::default(), AdamWState::<f32>::new(&[m * n])),
+        2,
+    )?;
+    let refresh_per_step_ms = (refresh_ms - step_ms) / update_gap as f64;
+    Ok(GaLoreCost {
+        m,
+        n,
+        rank,
+        natural,
+        update_gap,
+        step_ms,
+        refresh_ms,
+        refresh_per_step_ms,
+        amortized_ms: step_ms + refresh_per_step_ms,
+        adamw_ms,
+    })
+}

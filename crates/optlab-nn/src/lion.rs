@@ -136,6 +136,11 @@ impl<T: Real> LionState<T> {
         self.m.iter().map(Vec::len).sum()
     }
 
+    /// Optimizer-state memory in bytes (the momentum; the step counter is not counted).
+    pub fn bytes(&self) -> usize {
+        self.numel() * std::mem::size_of::<T>()
+    }
+
     /// Apply one step to every tensor; `decay[i]` says whether tensor i is decayed.
     pub fn step(
         &mut self,

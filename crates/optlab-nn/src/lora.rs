@@ -340,6 +340,12 @@ impl GgpoState {
             rng: optlab_core::seed::stream(seed, "ggpo-noise"),
         }
     }
+
+    /// State memory in bytes beyond the optimizer's: the stored gradient norms (one f64 per
+    /// output unit of each target; the noise stream's few words are not counted).
+    pub fn bytes(&self) -> usize {
+        self.grad_norms.iter().map(Vec::len).sum::<usize>() * std::mem::size_of::<f64>()
+    }
 }
 
 /// Column norms (output-unit norms) of a row-major `rows x cols` matrix.

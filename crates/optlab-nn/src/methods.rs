@@ -349,6 +349,10 @@ mod tests {
         let acc = full.extra["test_acc"];
         assert!(acc > 0.8, "test accuracy {acc}");
         assert_eq!(full.extra["optimizer_state"], full.extra["params"]);
+        assert_eq!(
+            full.extra["optimizer_state_bytes"],
+            4.0 * full.extra["params"]
+        );
 
         let cps = MemoryCheckpoints::new();
         let mut ctx = RunContext::new(5)

@@ -41,37 +41,44 @@ pub trait GradientTransform {
     fn state_numel(&self) -> usize;
 }
 
-/// Lion with its hyperparameters.
-impl GradientTransform for (LionConfig, LionState<f32>) {
-    fn apply(
-        &mut self,
-        lr: f64,
-        params: &mut [Vec<f32>],
-        grads: &[Vec<f32>],
-        decay: &[bool],
-    ) -> Result<()> {
-        self.1.step(&self.0, lr, params, grads, decay)
-    }
-    fn state_numel(&self) -> usize {
-        self.1.numel()
-    }
+/// `GradientTransform` for a per-tensor rule, owned `(config, state)` or borrowed
+/// `(&config, &mut state)` (a trainer that stores them apart).
+macro_rules! per_tensor_transform {
+    ($cfg:ty, $state:ty) => {
+        impl GradientTransform for ($cfg, $state) {
+            fn apply(
+                &mut self,
+                lr: f64,
+                params: &mut [Vec<f32>],
+                grads: &[Vec<f32>],
+                decay: &[bool],
+            ) -> Result<()> {
+                self.1.step(&self.0, lr, params, grads, decay)
+            }
+            fn state_numel(&self) -> usize {
+                self.1.numel()
+            }
+        }
+
+        impl GradientTransform for (&$cfg, &mut $state) {
+            fn apply(
+                &mut self,
+                lr: f64,
+                params: &mut [Vec<f32>],
+                grads: &[Vec<f32>],
+                decay: &[bool],
+            ) -> Result<()> {
+                self.1.step(self.0, lr, params, grads, decay)
+            }
+            fn state_numel(&self) -> usize {
+                self.1.numel()
+            }
+        }
+    };
 }
 
-/// AdamW with its hyperparameters.
-impl GradientTransform for (AdamWConfig, AdamWState<f32>) {
-    fn apply(
-        &mut self,
-        lr: f64,
-        params: &mut [Vec<f32>],
-        grads: &[Vec<f32>],
-        decay: &[bool],
-    ) -> Result<()> {
-        self.1.step(&self.0, lr, params, grads, decay)
-    }
-    fn state_numel(&self) -> usize {
-        self.1.numel()
-    }
-}
+per_tensor_transform!(LionConfig, LionState<f32>);
+per_tensor_transform!(AdamWConfig, AdamWState<f32>);
 
 /// One plain step: evaluate `loss`, refuse non-finite values (parameters untouched, error
 /// [`Error::Numerical`]), apply `transform`. Returns the loss before the update.

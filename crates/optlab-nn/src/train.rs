@@ -4,6 +4,7 @@
 use crate::adamw::{AdamWConfig, AdamWState};
 use crate::lion::{LionConfig, LionState};
 use crate::mlp::{Classification, Mlp};
+use crate::step::step;
 use optlab_core::config::{at_least_one, non_negative};
 use optlab_core::driver::StepReport;
 use optlab_core::seed::Rng;
@@ -70,6 +71,14 @@ impl OptimizerState {
         match self {
             OptimizerState::Lion(s) => s.numel(),
             OptimizerState::AdamW(s) => s.numel(),
+        }
+    }
+
+    /// Optimizer-state memory in bytes.
+    pub fn bytes(&self) -> usize {
+        match self {
+            OptimizerState::Lion(s) => s.bytes(),
+            OptimizerState::AdamW(s) => s.bytes(),
         }
     }
 }
@@ -246,13 +255,6 @@ impl Solver for Trainer {
         let bs = usize::try_from(self.looping.batch_size).unwrap_or(usize::MAX);
         for chunk in order.chunks(bs) {
             self.train.gather(chunk, &mut xb, &mut yb);
-            let (loss, grads) = self.mlp.loss_and_grads(&s.params, &xb, &yb)?;
-            if !loss.is_finite() || !all_finite(&grads) {
-                return Err(Error::Numerical(format!(
-                    "non-finite loss or gradient at optimizer step {}",
-                    s.steps + 1
-                )));
-            }
             let lr = scheduled_lr(
                 self.looping.schedule,
                 self.optimizer.peak_lr(),
@@ -264,19 +266,29 @@ impl Solver for Trainer {
                 lr_first = lr;
             }
             lr_last = lr;
-            match (&self.optimizer, &mut s.opt) {
+            // The closure layer's plain step: one evaluation, nothing applied (and the last
+            // good parameters kept) on a non-finite loss or gradient.
+            let mlp = &self.mlp;
+            let mut loss_fn = |p: &[Vec<f32>]| mlp.loss_and_grads(p, &xb, &yb);
+            let result = match (&self.optimizer, &mut s.opt) {
                 (OptimizerChoice::Lion(c), OptimizerState::Lion(st)) => {
-                    st.step(c, lr, &mut s.params, &grads, &decay)?
+                    step(&mut (c, st), lr, &mut s.params, &decay, &mut loss_fn)
                 }
                 (OptimizerChoice::AdamW(c), OptimizerState::AdamW(st)) => {
-                    st.step(c, lr, &mut s.params, &grads, &decay)?
+                    step(&mut (c, st), lr, &mut s.params, &decay, &mut loss_fn)
                 }
                 _ => {
                     return Err(Error::Checkpoint(
                         "optimizer state does not match the optimizer".into(),
                     ));
                 }
-            }
+            };
+            let loss = result.map_err(|e| match e {
+                Error::Numerical(m) => {
+                    Error::Numerical(format!("{m} at optimizer step {}", s.steps + 1))
+                }
+                e => e,
+            })?;
             s.steps += 1;
             s.samples += chunk.len() as u64;
             loss_sum += f64::from(loss) * chunk.len() as f64;
@@ -318,6 +330,7 @@ impl Solver for Trainer {
         }
         m.insert("params".into(), self.mlp.numel() as f64);
         m.insert("optimizer_state".into(), s.opt.numel() as f64);
+        m.insert("optimizer_state_bytes".into(), s.opt.bytes() as f64);
         m
     }
 }

@@ -186,8 +186,9 @@ fn natural_galore_keeps_a_history_and_memory_is_accounted() {
     assert_eq!(t.1.tensors[0].history.len(), 3);
     assert!(t.1.last_grad_sq_over_damping > 0.0);
     // Projector min(m,n) r + moments 2 max(m,n) r + history s max(m,n) r, plus Adam on the
-    // 3-vector; f32.
-    let want = (5 * 2 + 2 * 8 * 2 + 3 * 8 * 2 + 2 * 3) * 4;
+    // 3-vector; f32. The history's s x s Gram matrix is f64 (two f32 each).
+    let want = (5 * 2 + 2 * 8 * 2 + 3 * 8 * 2 + 2 * 3 * 3 + 2 * 3) * 4;
+    assert_eq!(t.1.tensors[0].gram.len(), 3 * 3);
     assert_eq!(t.1.bytes(&cfg), want);
     let plain = GaLoreConfig {
         natural: false,

@@ -560,10 +560,34 @@ impl Solver for AdaSketch {
         let dd: f64 = gm.iter().zip(&dir).map(|(a, b)| a * b).sum();
         s.descent_gap = dd + 0.5 * s.eta2 * b_norm * b_norm;
         let merit0 = merit_value(s.f, &s.c, &s.grad_l, &s.lambda, s.eta1, s.eta2);
+        // Below this, the decrease the Armijo test asks for cannot be told apart from the
+        // merit's rounding (see the loop).
+        let resolution = 4.0 * f64::EPSILON * merit0.abs();
         let mut alpha = 1.0;
         let mut xt = vec![0.0; n];
         let mut lt = vec![0.0; m];
         for _ in 0..=cfg.max_backtracks {
+            if alpha < 1.0 && alpha * (cfg.beta * dd).abs() <= resolution {
+                // The unit step was rejected and the required decrease is now below the
+                // merit's floating-point resolution: further halvings would only accept steps
+                // by rounding luck. Stop honestly, keeping the current iterate.
+                s.counts = self.problem.counts().clone();
+                let status = Status::Stalled {
+                    reason: format!(
+                        "KKT residual {:.2e}: line search at step {alpha:.1e} needs a merit \
+                         decrease ({:.2e}) below the merit's floating-point resolution \
+                         ({resolution:.2e}); kkt_tol {:.0e} is tighter than this problem's \
+                         merit can certify",
+                        s.kkt,
+                        alpha * (cfg.beta * dd).abs(),
+                        cfg.kkt_tol
+                    ),
+                };
+                return Ok(StepReport {
+                    metrics: self.metrics(s),
+                    stop: Some(status),
+                });
+            }
             for i in 0..n {
                 xt[i] = s.x[i] + alpha * dir[i];
             }

@@ -1,12 +1,14 @@
 //! The baselines GRN is compared with (numerical-optimizers.md §1.3, "companion methods"):
-//! the gradient method with Armijo-type L doubling/halving, super-universal Newton
-//! (Doikov, Mishchenko, Nesterov 2024), and textbook Newton with a backtracking line search.
+//! the gradient method and the fast gradient method with Armijo-type L doubling/halving,
+//! cubic Newton with an adaptive H (Nesterov–Polyak), super-universal Newton (Doikov,
+//! Mishchenko, Nesterov 2024), and textbook Newton with a backtracking line search.
 
 use super::common::{SmoothState, Stopping, check_positive, converged, metric_for, metrics};
 use optlab_core::config::{at_least_one, in_unit_interval};
 use optlab_core::driver::StepReport;
 use optlab_core::{Error, MethodConfig, OracleCounts, Result, RunContext, Solver, Status};
-use optlab_linalg::{Cholesky, Metric, dot};
+use optlab_linalg::faer::Mat;
+use optlab_linalg::{Cholesky, Metric, dot, matvec};
 use optlab_problems::{Counted, HessianKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -33,6 +35,190 @@ enum Kind {
     Gd(GdConfig),
     SuperNewton(SuperNewtonConfig),
     NewtonLs(NewtonLsConfig),
+    CubicNewton(CubicNewtonConfig),
+    Fgm(FgmConfig),
+}
+
+/// Fast gradient method (Nesterov's estimate sequences, "similar triangles" form) with the
+/// same L doubling/halving: `a = (1 + sqrt(1 + 4 A L)) / (2L)`, `y = (a v + A x)/(a + A)`,
+/// `T = y - B^-1 ∇f(y) / L`, accept iff `f(T) <= f(y) + <∇f(y), T - y> + L/2 ||T - y||_B²`
+/// (then `L = max(L/2, L_min)`, else `L *= 2`); `v = T + (A/a)(T - x)`, `A += a`, `x = T`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FgmConfig {
+    /// Initial L (1).
+    pub l0: f64,
+    /// Floor for L (1e-5, the reference code's).
+    pub l_min: f64,
+    /// Trials per iteration (30).
+    pub max_trials: u64,
+    /// Use the problem's metric B.
+    pub use_metric: bool,
+    /// Stop when ||∇f||_2 <= grad_tol.
+    pub grad_tol: f64,
+    /// Stop when f - f* <= f_tol (0 = off).
+    pub f_tol: f64,
+    /// Iteration limit (20000).
+    pub max_iters: u64,
+    /// Wall-time limit (0 = none).
+    pub max_time_s: f64,
+}
+stopping_fields!(FgmConfig);
+
+impl Default for FgmConfig {
+    fn default() -> Self {
+        FgmConfig {
+            l0: 1.0,
+            l_min: 1e-5,
+            max_trials: 30,
+            use_metric: false,
+            grad_tol: 1e-8,
+            f_tol: 0.0,
+            max_iters: 20_000,
+            max_time_s: 0.0,
+        }
+    }
+}
+
+impl MethodConfig for FgmConfig {
+    fn validate(&self) -> Result<()> {
+        check_positive("l0", self.l0)?;
+        check_positive("l_min", self.l_min)?;
+        at_least_one("max_trials", self.max_trials)?;
+        self.stopping().validate()
+    }
+}
+
+/// Cubic Newton (Nesterov–Polyak) with an adaptive H: the step minimizes the model
+/// `m(h) = <g, h> + ½<∇²f h, h> + (H/6)||h||_B³` (found by Newton on the secular equation
+/// `r = ||(∇²f + (H/2) r B)^-1 g||_B`), accepted iff `f(x + h) <= f(x) + m(h)`; accept:
+/// `H = max(H/2, H_min)`, reject: `H *= 2`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CubicNewtonConfig {
+    /// Initial H (1).
+    pub h0: f64,
+    /// Floor for H (1e-5).
+    pub h_min: f64,
+    /// Trials per iteration (40).
+    pub max_trials: u64,
+    /// Use the problem's metric B.
+    pub use_metric: bool,
+    /// Stop when ||∇f||_2 <= grad_tol.
+    pub grad_tol: f64,
+    /// Stop when f - f* <= f_tol (0 = off).
+    pub f_tol: f64,
+    /// Iteration limit (1000).
+    pub max_iters: u64,
+    /// Wall-time limit (0 = none).
+    pub max_time_s: f64,
+}
+stopping_fields!(CubicNewtonConfig);
+
+impl Default for CubicNewtonConfig {
+    fn default() -> Self {
+        CubicNewtonConfig {
+            h0: 1.0,
+            h_min: 1e-5,
+            max_trials: 40,
+            use_metric: false,
+            grad_tol: 1e-8,
+            f_tol: 0.0,
+            max_iters: 1000,
+            max_time_s: 0.0,
+        }
+    }
+}
+
+impl MethodConfig for CubicNewtonConfig {
+    fn validate(&self) -> Result<()> {
+        check_positive("h0", self.h0)?;
+        check_positive("h_min", self.h_min)?;
+        at_least_one("max_trials", self.max_trials)?;
+        self.stopping().validate()
+    }
+}
+
+/// The minimizer `h` of `<g, h> + ½<A h, h> + (M/3)||h||_B³` (global, also for an indefinite
+/// `A`) and the model's value there: `h = -(A + M r B)^-1 g` with `r = ||h||_B` the root of
+/// `φ(r) = r - ||(A + M r B)^-1 g||_B`, increasing and concave where `A + M r B` is positive
+/// definite. `r` is doubled from 1 (and while the shifted matrix is not positive definite)
+/// until `φ(r) >= 0`; then safeguarded Newton: Newton steps inside the bracket
+/// `(lo, hi)` (`φ(hi) >= 0`, `lo` infeasible or `φ(lo) < 0`), bisection when a step leaves
+/// it or lands where the shifted matrix is not positive definite. Returns the step, the model
+/// value and the number of Cholesky factorizations; `None` if no root is found in 200
+/// factorizations (the "hard case", `g` orthogonal to the bottom eigenvector).
+pub fn cubic_step(
+    g: &[f64],
+    a: &Mat<f64>,
+    m: f64,
+    metric: &Metric,
+) -> Option<(Vec<f64>, f64, u64)> {
+    let n = g.len();
+    if g.iter().all(|v| *v == 0.0) {
+        return Some((vec![0.0; n], 0.0, 0));
+    }
+    let facts = std::cell::Cell::new(0u64);
+    let solve = |r: f64| -> Option<(Cholesky, Vec<f64>, f64)> {
+        facts.set(facts.get() + 1);
+        let chol = Cholesky::new(&metric.regularize(a, m * r)).ok()?;
+        let t: Vec<f64> = chol.solve(g).iter().map(|v| -v).collect();
+        let tn = metric.primal_norm(&t);
+        Some((chol, t, tn))
+    };
+    let model = |t: &[f64], tn: f64| dot(g, t) + 0.5 * dot(&matvec(a, t), t) + m * tn.powi(3) / 3.0;
+    let (mut lo, mut hi) = (0.0f64, 1.0f64);
+    let mut cur = None;
+    for _ in 0..100 {
+        match solve(hi) {
+            Some((chol, t, tn)) if hi - tn >= 0.0 => {
+                cur = Some((hi, chol, t, tn));
+                break;
+            }
+            _ => {
+                lo = hi;
+                hi *= 2.0;
+            }
+        }
+    }
+    let (mut r, mut chol, mut t, mut tn) = cur?;
+    for _ in 0..100 {
+        let phi = r - tn;
+        if phi.abs() <= 1e-13 * r || hi - lo <= 1e-15 * hi {
+            let v = model(&t, tn);
+            return Some((t, v, facts.get()));
+        }
+        let bt = metric.apply(&t);
+        let dphi = 1.0 + m / tn * dot(&chol.solve(&bt), &bt);
+        let newton = r - phi / dphi;
+        let mut next = if newton > lo && newton < hi {
+            newton
+        } else {
+            0.5 * (lo + hi)
+        };
+        loop {
+            match solve(next) {
+                Some((c, tt, ttn)) => {
+                    if next - ttn >= 0.0 {
+                        hi = next;
+                    } else {
+                        lo = next;
+                    }
+                    (r, chol, t, tn) = (next, c, tt, ttn);
+                    break;
+                }
+                None => {
+                    // Not positive definite: the root lies to the right.
+                    lo = next;
+                    next = 0.5 * (lo + hi);
+                    if facts.get() > 200 {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+    None
 }
 
 /// Gradient method: `x+ = x - B^-1 g / L`, accept iff `f(x+) <= f(x) - ||g||_*^2 / (2L)`;
@@ -215,6 +401,25 @@ impl Baseline {
         ))
     }
 
+    /// Cubic Newton with adaptive H (exact Hessian).
+    pub fn cubic_newton(cfg: CubicNewtonConfig, problem: Counted) -> Result<Self> {
+        cfg.validate()?;
+        let metric = metric_for(&problem, cfg.use_metric)?;
+        Ok(Self::make(
+            Kind::CubicNewton(cfg),
+            problem,
+            metric,
+            cfg.stopping(),
+        ))
+    }
+
+    /// Fast gradient method.
+    pub fn fgm(cfg: FgmConfig, problem: Counted) -> Result<Self> {
+        cfg.validate()?;
+        let metric = metric_for(&problem, cfg.use_metric)?;
+        Ok(Self::make(Kind::Fgm(cfg), problem, metric, cfg.stopping()))
+    }
+
     fn make(kind: Kind, problem: Counted, metric: Metric, stop: Stopping) -> Self {
         let f_star = problem.inner().known_minimum();
         Baseline {
@@ -228,8 +433,8 @@ impl Baseline {
 
     fn param_name(&self) -> &'static str {
         match self.kind {
-            Kind::Gd(_) => "L",
-            Kind::SuperNewton(_) => "H",
+            Kind::Gd(_) | Kind::Fgm(_) => "L",
+            Kind::SuperNewton(_) | Kind::CubicNewton(_) => "H",
             Kind::NewtonLs(_) => "tau",
         }
     }
@@ -279,10 +484,16 @@ impl Solver for Baseline {
         let x0 = self.problem.inner().x0();
         let p0 = match self.kind {
             Kind::Gd(c) => c.l0,
+            Kind::Fgm(c) => c.l0,
             Kind::SuperNewton(c) => c.h0,
+            Kind::CubicNewton(c) => c.h0,
             Kind::NewtonLs(_) => 0.0,
         };
-        SmoothState::start(&mut self.problem, x0, p0)
+        let mut s = SmoothState::start(&mut self.problem, x0, p0)?;
+        if matches!(self.kind, Kind::Fgm(_)) {
+            s.v = s.x.clone();
+        }
+        Ok(s)
     }
 
     fn restore(&mut self, s: &SmoothState) -> Result<()> {
@@ -348,6 +559,78 @@ impl Solver for Baseline {
                         return Ok(StepReport::go(metrics(s, "H", self.f_star)));
                     }
                     s.param *= 4.0;
+                }
+                self.exhausted(s, cfg.max_trials)
+            }
+            Kind::CubicNewton(cfg) => {
+                let h = self.problem.hessian(&s.x, HessianKind::Exact)?;
+                for trial in 1..=cfg.max_trials {
+                    let Some((d, model, facts)) = cubic_step(&s.g, &h, s.param / 2.0, &self.metric)
+                    else {
+                        return Err(Error::Numerical(
+                            "cubic Newton: the secular equation has no root found (hard case)"
+                                .into(),
+                        ));
+                    };
+                    self.problem.add("factorization", facts);
+                    let x_new = step_point(&s.x, &d, 1.0);
+                    let f_new = self.problem.value(&x_new);
+                    if f_new.is_nan() {
+                        return Err(self.non_finite(s));
+                    }
+                    if f_new <= s.f + model {
+                        let f_new = self.problem.value_grad(&x_new, &mut g_new);
+                        if !f_new.is_finite() || g_new.iter().any(|v| !v.is_finite()) {
+                            return Err(self.non_finite(s));
+                        }
+                        let used = s.param;
+                        s.param = (s.param / 2.0).max(cfg.h_min);
+                        self.accept(s, x_new, f_new, g_new, trial, used);
+                        return Ok(StepReport::go(metrics(s, "H", self.f_star)));
+                    }
+                    s.param *= 2.0;
+                }
+                self.exhausted(s, cfg.max_trials)
+            }
+            Kind::Fgm(cfg) => {
+                let mut g_y = vec![0.0; n];
+                for trial in 1..=cfg.max_trials {
+                    let l = s.param;
+                    let a = (1.0 + (1.0 + 4.0 * s.a_sum * l).sqrt()) / (2.0 * l);
+                    let y: Vec<f64> =
+                        s.v.iter()
+                            .zip(&s.x)
+                            .map(|(v, x)| (a * v + s.a_sum * x) / (a + s.a_sum))
+                            .collect();
+                    let f_y = self.problem.value_grad(&y, &mut g_y);
+                    if !f_y.is_finite() || g_y.iter().any(|v| !v.is_finite()) {
+                        return Err(self.non_finite(s));
+                    }
+                    let dir = self.metric.inverse_apply(&g_y);
+                    let t = step_point(&y, &dir, -1.0 / l);
+                    let f_t = self.problem.value(&t);
+                    if f_t.is_nan() {
+                        return Err(self.non_finite(s));
+                    }
+                    let dt: Vec<f64> = t.iter().zip(&y).map(|(a, b)| a - b).collect();
+                    let bound = f_y + dot(&g_y, &dt) + 0.5 * l * dot(&dt, &self.metric.apply(&dt));
+                    if f_t <= bound {
+                        let f_t = self.problem.value_grad(&t, &mut g_new);
+                        if !f_t.is_finite() || g_new.iter().any(|v| !v.is_finite()) {
+                            return Err(self.non_finite(s));
+                        }
+                        s.param = (l / 2.0).max(cfg.l_min);
+                        let ratio = s.a_sum / a;
+                        s.v = t
+                            .iter()
+                            .zip(&s.x)
+                            .map(|(tj, xj)| tj + ratio * (tj - xj))
+                            .collect();
+                        s.a_sum += a;
+                        self.accept(s, t, f_t, g_new, trial, 1.0 / l);
+                        return Ok(StepReport::go(metrics(s, "L", self.f_star)));
+                    }
+                    s.param *= 2.0;
                 }
                 self.exhausted(s, cfg.max_trials)
             }

@@ -52,6 +52,12 @@ pub struct SmoothState {
     pub last_reg: f64,
     /// Oracle counts.
     pub counts: OracleCounts,
+    /// The fast gradient method's estimate-sequence point `v_k` (empty for other methods).
+    #[serde(default)]
+    pub v: Vec<f64>,
+    /// The fast gradient method's accumulated weight `A_k` (0 for other methods).
+    #[serde(default)]
+    pub a_sum: f64,
 }
 
 impl SmoothState {
@@ -72,12 +78,21 @@ impl SmoothState {
             trials: 0,
             last_reg: f64::NAN,
             counts: p.counts().clone(),
+            v: Vec::new(),
+            a_sum: 0.0,
         })
     }
 
     /// All finite.
     pub fn finite(&self) -> bool {
-        self.f.is_finite() && self.x.iter().chain(&self.g).all(|v| v.is_finite())
+        self.f.is_finite()
+            && self.a_sum.is_finite()
+            && self
+                .x
+                .iter()
+                .chain(&self.g)
+                .chain(&self.v)
+                .all(|v| v.is_finite())
     }
 }
 

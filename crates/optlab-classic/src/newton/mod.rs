@@ -4,5 +4,7 @@ pub mod baselines;
 pub mod common;
 pub mod grn;
 
-pub use baselines::{Baseline, GdConfig, NewtonLsConfig, SuperNewtonConfig};
+pub use baselines::{
+    Baseline, CubicNewtonConfig, FgmConfig, GdConfig, NewtonLsConfig, SuperNewtonConfig, cubic_step,
+};
 pub use grn::{Grn, GrnConfig};
