@@ -574,13 +574,11 @@ impl Solver for AdaSketch {
                 s.counts = self.problem.counts().clone();
                 let status = Status::Stalled {
                     reason: format!(
-                        "KKT residual {:.2e}: line search at step {alpha:.1e} needs a merit \
-                         decrease ({:.2e}) below the merit's floating-point resolution \
-                         ({resolution:.2e}); kkt_tol {:.0e} is tighter than this problem's \
-                         merit can certify",
-                        s.kkt,
+                        "line search halved the step to {alpha:.1e}: the merit decrease it needs \
+                         ({:.2e}) is below the merit's floating-point resolution \
+                         ({resolution:.2e}) at KKT residual {:.2e}",
                         alpha * (cfg.beta * dd).abs(),
-                        cfg.kkt_tol
+                        s.kkt
                     ),
                 };
                 return Ok(StepReport {
