@@ -15,6 +15,7 @@ pub mod lm;
 pub mod lora;
 pub mod methods;
 pub mod mlp;
+pub mod module;
 pub mod real;
 pub mod step;
 pub mod surrogate;
