@@ -86,7 +86,10 @@ fn flat_gradients_equal_burns_autodiff_and_central_differences() {
     let (loss, g) = flat.loss_and_grads(&p, |m| Ok(mse(m, &x, &y))).unwrap();
     assert!(loss.is_finite());
     for (i, (a, b)) in g.iter().zip(&direct).enumerate() {
-        assert!(b.iter().any(|v| v.abs() > 1e-4), "tensor {i}: zero gradient");
+        assert!(
+            b.iter().any(|v| v.abs() > 1e-4),
+            "tensor {i}: zero gradient"
+        );
         assert!(rel_err(a, b) < 1e-6, "tensor {i}: {a:?} vs {b:?}");
     }
     // Central differences on a few entries of every tensor (f64 step on f32 buffers).
