@@ -52,6 +52,19 @@ struct Reader<'a> {
     grads: Option<&'a burn::tensor::Gradients>,
 }
 
+impl<'a> Reader<'a> {
+    /// Reads values, or the gradients in `grads` when given.
+    fn new(grads: Option<&'a burn::tensor::Gradients>) -> Self {
+        Reader {
+            path: Path::default(),
+            names: Vec::new(),
+            shapes: Vec::new(),
+            values: Vec::new(),
+            grads,
+        }
+    }
+}
+
 impl ModuleVisitor for Reader<'_> {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
         self.path.enter(name);
@@ -112,13 +125,7 @@ impl<M: Module + Clone> FlatModule<M> {
     /// Record the module's float parameters (names, shapes). The module should live on an
     /// autodiff device (`Device::flex().autodiff()`) for [`Self::loss_and_grads`].
     pub fn new(module: M) -> Result<Self> {
-        let mut r = Reader {
-            path: Path::default(),
-            names: Vec::new(),
-            shapes: Vec::new(),
-            values: Vec::new(),
-            grads: None,
-        };
+        let mut r = Reader::new(None);
         module.visit(&mut r);
         for v in r.values {
             v?;
@@ -169,13 +176,7 @@ impl<M: Module + Clone> FlatModule<M> {
 
     /// The module's current parameter values.
     pub fn params(&self) -> Result<Vec<Vec<f32>>> {
-        let mut r = Reader {
-            path: Path::default(),
-            names: Vec::new(),
-            shapes: Vec::new(),
-            values: Vec::new(),
-            grads: None,
-        };
+        let mut r = Reader::new(None);
         self.module.visit(&mut r);
         r.values.into_iter().collect()
     }
@@ -228,13 +229,7 @@ impl<M: Module + Clone> FlatModule<M> {
             )));
         };
         let grads = l.backward();
-        let mut r = Reader {
-            path: Path::default(),
-            names: Vec::new(),
-            shapes: Vec::new(),
-            values: Vec::new(),
-            grads: Some(&grads),
-        };
+        let mut r = Reader::new(Some(&grads));
         m.visit(&mut r);
         let g: Result<Vec<Vec<f32>>> = r.values.into_iter().collect();
         Ok((value, g?))
