@@ -102,20 +102,24 @@ fn degenerate_problems_report_max_iterations_not_convergence() {
     assert!(!st.inner_ok, "the inner cap was hit and is reported");
 }
 
-/// Local rate: with `superlinear = true` (Kaczmarz sketches, official inner cap), the KKT
-/// residual's ratio `KKT_{k+1}/KKT_k` falls towards 0 in the last iterations — below 1e-3 at
-/// the end, where a linearly convergent method would hold it near a constant. (The linear
-/// variant converges as fast on these small problems because the sketch solver overshoots the
-/// accuracy condition: see docs/methods/adasketch.md.)
+/// Local rate: with Kaczmarz sketches at the official inner cap, the KKT residual's ratio
+/// `KKT_{k+1}/KKT_k` falls towards 0 in the last iterations — below 1e-3 at the end, where a
+/// linearly convergent method would hold it near a constant — for both the superlinear
+/// variant and the linear one: on these small problems the sketch solver overshoots the
+/// accuracy condition, so the sharpening has nothing to add (docs/methods/adasketch.md). This
+/// checks the local rate the iteration logs show, not the sharpening's own effect.
 #[test]
-fn superlinear_variant_converges_superlinearly_on_nondegenerate_problems() {
-    for name in ["hs6", "hs39", "hs56"] {
+fn local_convergence_is_superlinear_on_nondegenerate_problems() {
+    for (name, superlinear) in ["hs6", "hs39", "hs56"]
+        .into_iter()
+        .flat_map(|n| [(n, true), (n, false)])
+    {
         let p = hs::all().into_iter().find(|p| p.name() == name).unwrap();
         let rec = MemoryRecorder::default();
         let mut ctx = RunContext::new(1).with_recorder(rec.clone());
         let cfg = AdaSketchConfig {
             solver: InnerSolver::Kaczmarz,
-            superlinear: true,
+            superlinear,
             kkt_tol: 1e-10,
             ..Default::default()
         };

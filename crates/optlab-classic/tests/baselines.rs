@@ -345,3 +345,29 @@ fn new_baselines_reject_bad_configs_by_field() {
     .unwrap_err();
     assert!(e.to_string().contains("`l_min`"), "{e}");
 }
+
+#[test]
+fn fgm_refuses_a_checkpoint_of_another_method() {
+    let lr = || Counted::new(Box::new(LogisticRegression::breast_cancer(1e-3).unwrap()));
+    let t = optlab_core::Termination {
+        max_iters: 5,
+        max_time_s: None,
+        fixed_length: false,
+    };
+    let cps = MemoryCheckpoints::new();
+    Driver::new(t)
+        .run(
+            &mut Baseline::gd(GdConfig::default(), lr()).unwrap(),
+            &mut RunContext::new(0).with_checkpoints(cps.clone(), 0),
+        )
+        .unwrap();
+    let (_, bytes) = cps.latest().unwrap();
+    let e = Driver::new(t)
+        .run(
+            &mut Baseline::fgm(FgmConfig::default(), lr()).unwrap(),
+            &mut RunContext::new(0).with_resume(bytes),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`v`"), "{e}");
+}

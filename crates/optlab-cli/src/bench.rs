@@ -740,6 +740,9 @@ pub fn cmd_bench(
     if threads == 0 {
         bail!("--threads must be >= 1");
     }
+    if seeds == Some(0) {
+        bail!("--seeds must be >= 1");
+    }
     let explicit_seeds = seeds;
     let seeds = seeds.unwrap_or(if full { 5 } else { 3 });
     let dir = out.unwrap_or_else(|| PathBuf::from("bench/out").join(utc_stamp(SystemTime::now())));

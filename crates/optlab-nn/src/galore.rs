@@ -230,26 +230,87 @@ impl GaLoreState {
     /// Optimizer-state memory in bytes (projectors, moments, histories in f32; Natural
     /// GaLore's `s x s` Gram matrices in f64).
     pub fn bytes(&self, cfg: &GaLoreConfig) -> usize {
-        let floats: usize = self
-            .tensors
-            .iter()
-            .map(|t| {
-                let proj = match (t.shape, t.side) {
-                    (Some((m, n)), Some(Side::Both)) => (m + n) * cfg.rank,
-                    (Some((m, n)), _) => m.min(n) * cfg.rank,
-                    _ => 0,
-                };
-                let hist = if cfg.natural && t.shape.is_some() {
-                    // The f64 Gram matrix counts as two f32 per entry.
-                    cfg.history * t.m.len() + 2 * cfg.history * cfg.history
-                } else {
-                    0
-                };
-                proj + t.m.len() + t.v.len() + hist
-            })
-            .sum();
-        floats * std::mem::size_of::<f32>()
+        let (f32s, f64s) = self.scalars(cfg);
+        f32s * std::mem::size_of::<f32>() + f64s * std::mem::size_of::<f64>()
     }
+
+    /// Scalars of optimizer state: `(f32 ones, f64 ones)` — projectors, moments and
+    /// histories; Natural GaLore's `s x s` Gram matrices.
+    pub fn scalars(&self, cfg: &GaLoreConfig) -> (usize, usize) {
+        let mut f32s = 0;
+        let mut f64s = 0;
+        for t in &self.tensors {
+            f32s += match (t.shape, t.side) {
+                (Some((m, n)), Some(Side::Both)) => (m + n) * cfg.rank,
+                (Some((m, n)), _) => m.min(n) * cfg.rank,
+                _ => 0,
+            };
+            f32s += t.m.len() + t.v.len();
+            if cfg.natural && t.shape.is_some() {
+                f32s += cfg.history * t.m.len();
+                f64s += cfg.history * cfg.history;
+            }
+        }
+        (f32s, f64s)
+    }
+}
+
+/// The sizes one step relies on, for tensor `i`: parameter and gradient (`m·n` for a
+/// projected matrix), the stored projector (unless this step recomputes it), the moments and
+/// Natural GaLore's history rows, all in the projected shape.
+fn check_tensor(
+    i: usize,
+    p: &[f32],
+    g: &[f32],
+    ts: &TensorState,
+    cfg: &GaLoreConfig,
+    refresh: bool,
+) -> Result<()> {
+    let bad = |what: String| Err(Error::Other(format!("galore: tensor {i}: {what}")));
+    if p.len() != g.len() {
+        return bad(format!(
+            "{} parameters but {} gradient entries",
+            p.len(),
+            g.len()
+        ));
+    }
+    let r = cfg.rank;
+    let (proj, moments) = match (ts.shape, ts.side) {
+        (Some((m, n)), Some(side)) => {
+            if g.len() != m * n {
+                return bad(format!(
+                    "{} gradient entries for a {m} x {n} matrix",
+                    g.len()
+                ));
+            }
+            match side {
+                Side::Left => (m * r, r * n),
+                Side::Right => (r * n, m * r),
+                Side::Both => ((m + n) * r, r * r),
+            }
+        }
+        _ => (0, g.len()),
+    };
+    if !refresh && ts.shape.is_some() && ts.projector.len() != proj {
+        return bad(format!(
+            "the stored projector has {} entries, rank {r} needs {proj} (state of another rank?)",
+            ts.projector.len()
+        ));
+    }
+    if ts.m.len() != moments || ts.v.len() != moments {
+        return bad(format!(
+            "moments have {} and {} entries, the (projected) gradient {moments}",
+            ts.m.len(),
+            ts.v.len()
+        ));
+    }
+    if let Some(h) = ts.history.iter().find(|h| h.len() != moments) {
+        return bad(format!(
+            "a history row has {} entries, the projected gradient {moments}",
+            h.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Canonical sign: flip a vector so that its largest-magnitude entry is positive.
@@ -508,6 +569,11 @@ impl GradientTransform for (GaLoreConfig, GaLoreState) {
             )));
         }
         let refresh = st.count % cfg.update_gap == 0;
+        // Every size is checked before anything changes, so a bad call (or a state resumed
+        // with another rank) is an error that leaves the state as it was.
+        for (i, ((p, g), ts)) in params.iter().zip(grads).zip(&st.tensors).enumerate() {
+            check_tensor(i, p, g, ts, cfg, refresh)?;
+        }
         st.count += 1;
         let t = st.count as f64;
         let step_size = lr * (1.0 - cfg.beta2.powf(t)).sqrt() / (1.0 - cfg.beta1.powf(t));
@@ -521,11 +587,6 @@ impl GradientTransform for (GaLoreConfig, GaLoreState) {
             .zip(st.tensors.iter_mut())
             .enumerate()
         {
-            if p.len() != g.len() {
-                return Err(Error::Other(format!(
-                    "galore: tensor {i}: parameter and gradient sizes differ"
-                )));
-            }
             // The (projected) gradient R.
             let (mut rg, shape) = match (ts.shape, ts.side) {
                 (Some((m, n)), Some(side)) => {
@@ -550,15 +611,6 @@ impl GradientTransform for (GaLoreConfig, GaLoreState) {
                 rg = woodbury_cached(&ts.history, &ts.gram, cfg.damping)?;
             }
             // Adam on R.
-            if ts.m.len() != rg.len() || ts.v.len() != rg.len() {
-                return Err(Error::Other(format!(
-                    "galore: tensor {i}: moments have {} and {} entries, the (projected) \
-                     gradient {}",
-                    ts.m.len(),
-                    ts.v.len(),
-                    rg.len()
-                )));
-            }
             let mut nrm = vec![0.0f64; rg.len()];
             for (((mk, vk), gk), nk) in ts.m.iter_mut().zip(ts.v.iter_mut()).zip(&rg).zip(&mut nrm)
             {
@@ -593,7 +645,8 @@ impl GradientTransform for (GaLoreConfig, GaLoreState) {
     }
 
     fn state_numel(&self) -> usize {
-        self.1.bytes(&self.0) / std::mem::size_of::<f32>()
+        let (f32s, f64s) = self.1.scalars(&self.0);
+        f32s + f64s
     }
 }
 

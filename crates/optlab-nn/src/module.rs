@@ -13,8 +13,11 @@
 //! Parameters are listed in the module's visiting order (its field order) with their dotted
 //! paths (`l1.weight`). A burn `Linear` stores its weight as `[d_in, d_out]`, the layout of
 //! [`crate::lora::LoraTarget`] (`rows = d_in`), so [`FlatModule::matrix_targets`] can be
-//! handed to [`crate::lora::Lora::new`] as is. Modules that already carry a reparameterisation
-//! (burn's own `apply_lora`) are not supported: their adapters would be listed as parameters.
+//! handed to [`crate::lora::Lora::new`] as is. Every float parameter is a buffer to train: the
+//! module's own `require_grad` flags are not consulted; freeze tensors through the method
+//! (LoRA's base, a decay mask). The module must live on an autodiff device. Modules that
+//! already carry a reparameterisation (burn's own `apply_lora`) are not supported: their
+//! adapters would be listed as parameters.
 
 use crate::flat::to_vec;
 use crate::lora::LoraTarget;
@@ -50,6 +53,8 @@ struct Reader<'a> {
     shapes: Vec<Vec<usize>>,
     values: Vec<Result<Vec<f32>>>,
     grads: Option<&'a burn::tensor::Gradients>,
+    /// Whether every parameter lives on an autodiff device.
+    autodiff: bool,
 }
 
 impl<'a> Reader<'a> {
@@ -61,6 +66,7 @@ impl<'a> Reader<'a> {
             shapes: Vec::new(),
             values: Vec::new(),
             grads,
+            autodiff: true,
         }
     }
 }
@@ -75,6 +81,7 @@ impl ModuleVisitor for Reader<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let name = self.path.name(self.names.len());
         let t = param.val();
+        self.autodiff &= t.device().is_autodiff();
         let shape = t.dims().to_vec();
         let n: usize = shape.iter().product();
         let value = match self.grads {
@@ -132,6 +139,12 @@ impl<M: Module + Clone> FlatModule<M> {
         }
         if r.names.is_empty() {
             return Err(Error::config("module", "has no float parameters"));
+        }
+        if !r.autodiff {
+            return Err(Error::config(
+                "module",
+                "lives on a device without autodiff; build it on `Device::flex().autodiff()`",
+            ));
         }
         Ok(FlatModule {
             module,
@@ -228,6 +241,12 @@ impl<M: Module + Clone> FlatModule<M> {
                 value.len()
             )));
         };
+        if !l.is_tracked() {
+            return Err(Error::Other(
+                "module: the loss does not depend on the module's parameters (or was detached)"
+                    .into(),
+            ));
+        }
         let grads = l.backward();
         let mut r = Reader::new(Some(&grads));
         m.visit(&mut r);

@@ -92,7 +92,7 @@ fn flat_gradients_equal_burns_autodiff_and_central_differences() {
         );
         assert!(rel_err(a, b) < 1e-6, "tensor {i}: {a:?} vs {b:?}");
     }
-    // Central differences on a few entries of every tensor (f64 step on f32 buffers).
+    // Central differences on a few entries of every tensor (f32 buffers, h = 1e-2).
     let h = 1e-2f32;
     for (t, k) in [(0, 3), (1, 2), (2, 10), (3, 1)] {
         let mut plus = p.clone();
@@ -194,4 +194,21 @@ fn bad_buffers_name_the_parameter() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("3 elements"), "{e}");
+    // A loss that ignores the parameters, and a module without autodiff.
+    let e = flat
+        .loss_and_grads(&p, |_| {
+            Ok(Tensor::<1>::from_data(
+                TensorData::new(vec![1.0f32], [1]),
+                &device(),
+            ))
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("does not depend"), "{e}");
+    let plain = Net {
+        l1: LinearConfig::new(D_IN, HIDDEN).init(&Device::flex()),
+        l2: LinearConfig::new(HIDDEN, D_OUT).init(&Device::flex()),
+    };
+    let e = FlatModule::new(plain).unwrap_err().to_string();
+    assert!(e.contains("autodiff"), "{e}");
 }

@@ -351,3 +351,45 @@ fn state_round_trips_and_resume_equals_no_resume() {
         assert_eq!(a.1, b.1);
     }
 }
+
+/// Sizes are checked before anything changes: a gradient of the wrong size, or a state resumed
+/// under another rank, is an error naming the tensor, and the state is left as it was.
+#[test]
+fn bad_sizes_are_errors_that_leave_the_state_alone() {
+    let cfg = GaLoreConfig {
+        rank: 2,
+        natural: true,
+        history: 3,
+        ..Default::default()
+    };
+    let mut t = transform(cfg, 5, 8);
+    delta(&mut t, 5, 8, &grad(5, 8, 1));
+    let before = t.1.clone();
+    // The matrix tensor with 39 entries (parameter and gradient alike).
+    let mut params = vec![vec![0.5f32; 39], vec![0.0; 3]];
+    let e = t
+        .apply(
+            1e-2,
+            &mut params,
+            &[vec![0.1; 39], vec![0.1; 3]],
+            &[true, false],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("tensor 0") && e.contains("5 x 8"), "{e}");
+    assert_eq!(t.1, before);
+    // The same state under rank 3: the stored projector and moments do not fit.
+    t.0.rank = 3;
+    let mut params = vec![vec![0.5f32; 40], vec![0.0; 3]];
+    let e = t
+        .apply(
+            1e-2,
+            &mut params,
+            &[grad(5, 8, 2), vec![0.1; 3]],
+            &[true, false],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("tensor 0") && e.contains("projector"), "{e}");
+    assert_eq!(t.1, before);
+}

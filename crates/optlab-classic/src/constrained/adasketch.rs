@@ -560,24 +560,25 @@ impl Solver for AdaSketch {
         let dd: f64 = gm.iter().zip(&dir).map(|(a, b)| a * b).sum();
         s.descent_gap = dd + 0.5 * s.eta2 * b_norm * b_norm;
         let merit0 = merit_value(s.f, &s.c, &s.grad_l, &s.lambda, s.eta1, s.eta2);
-        // Below this, the decrease the Armijo test asks for cannot be told apart from the
-        // merit's rounding (see the loop).
+        // Below this, a change of the merit cannot be told apart from its rounding (see the
+        // loop).
         let resolution = 4.0 * f64::EPSILON * merit0.abs();
         let mut alpha = 1.0;
         let mut xt = vec![0.0; n];
         let mut lt = vec![0.0; m];
         for _ in 0..=cfg.max_backtracks {
-            if alpha < 1.0 && alpha * (cfg.beta * dd).abs() <= resolution {
-                // The unit step was rejected and the required decrease is now below the
-                // merit's floating-point resolution: further halvings would only accept steps
-                // by rounding luck. Stop honestly, keeping the current iterate.
+            if alpha < 1.0 && alpha * dd.abs() <= resolution {
+                // The unit step was rejected and even the decrease the linear model predicts
+                // (α|∇L_ηᵀz|, 1/β times what Armijo asks) is below the merit's floating-point
+                // resolution: further halvings could only be accepted by rounding luck. Stop
+                // honestly, keeping the current iterate.
                 s.counts = self.problem.counts().clone();
                 let status = Status::Stalled {
                     reason: format!(
-                        "line search halved the step to {alpha:.1e}: the merit decrease it needs \
-                         ({:.2e}) is below the merit's floating-point resolution \
-                         ({resolution:.2e}) at KKT residual {:.2e}",
-                        alpha * (cfg.beta * dd).abs(),
+                        "line search halved the step to {alpha:.1e}: the merit decrease the \
+                         linear model predicts ({:.2e}) is below the merit's floating-point \
+                         resolution ({resolution:.2e}) at KKT residual {:.2e}",
+                        alpha * dd.abs(),
                         s.kkt
                     ),
                 };

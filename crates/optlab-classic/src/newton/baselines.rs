@@ -146,8 +146,12 @@ impl MethodConfig for CubicNewtonConfig {
 /// until `φ(r) >= 0`; then safeguarded Newton: Newton steps inside the bracket
 /// `(lo, hi)` (`φ(hi) >= 0`, `lo` infeasible or `φ(lo) < 0`), bisection when a step leaves
 /// it or lands where the shifted matrix is not positive definite. Returns the step, the model
-/// value and the number of Cholesky factorizations; `None` if no root is found in 200
-/// factorizations (the "hard case", `g` orthogonal to the bottom eigenvector).
+/// value and the number of Cholesky factorizations. In the "hard case" (`g` orthogonal to the
+/// eigenvector of `A`'s smallest eigenvalue, `φ` has no root where the shift is positive
+/// definite) the bracket closes at the feasibility boundary and the step there is returned: a
+/// step along which the model decreases, not its global minimizer (no eigenvector component is
+/// added). `None` if 100 doublings find no `r` with `φ(r) >= 0`, or if 100 Newton/bisection
+/// steps (or more than 200 factorizations) do not settle.
 pub fn cubic_step(
     g: &[f64],
     a: &Mat<f64>,
@@ -497,6 +501,14 @@ impl Solver for Baseline {
     }
 
     fn restore(&mut self, s: &SmoothState) -> Result<()> {
+        if matches!(self.kind, Kind::Fgm(_)) && s.v.len() != s.x.len() {
+            return Err(Error::Checkpoint(format!(
+                "fast gradient method: the checkpoint's `v` has {} entries, `x` has {} (a \
+                 checkpoint of another method?)",
+                s.v.len(),
+                s.x.len()
+            )));
+        }
         self.problem.set_counts(s.counts.clone());
         Ok(())
     }
