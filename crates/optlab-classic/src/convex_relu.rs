@@ -174,6 +174,34 @@ pub enum Formulation {
     Gated,
 }
 
+/// Training loss of the convex program (labels ±1 for `bce`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Loss {
+    /// `½ ||ŷ − y||²` (sum convention): the u-update is one solve of the factored system.
+    #[default]
+    Squared,
+    /// Binary cross-entropy on `ŷ` as the logit of `2ŷ` (`Σ log(1 + e^{2ŷ}) − 2 y01 ŷ`,
+    /// `y01 = (1 + y)/2`; the convention of the authors' cvxpy code). The u-update has no
+    /// closed form; the approximate u-step is one majorization step: the loss's curvature is at
+    /// most 1, so `ℓ(Fu) <= ½||Fu − (ŷ_k − ℓ'(ŷ_k))||² + const` and the step solves the *same*
+    /// factored system as the squared loss with the working response `ŷ_k − ℓ'(ŷ_k)`.
+    Bce,
+}
+
+/// `log(1 + e^t)` without overflow.
+fn softplus(t: f64) -> f64 {
+    t.max(0.0) + (-t.abs()).exp().ln_1p()
+}
+
+/// BCE loss of one prediction `yhat` for a label `y = ±1`, and its derivative in `yhat`.
+fn bce(yhat: f64, y: f64) -> (f64, f64) {
+    let y01 = 0.5 * (1.0 + y);
+    let t = 2.0 * yhat;
+    let sig = 1.0 / (1.0 + (-t).exp());
+    (softplus(t) - 2.0 * y01 * yhat, 2.0 * sig - 2.0 * y01)
+}
+
 /// Solver of the fixed linear system of the u-update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -203,6 +231,10 @@ pub struct ConvexReluConfig {
     pub patterns: usize,
     /// `cp` or `gated`.
     pub formulation: Formulation,
+    /// `squared` or `bce` (binary labels ±1; approximate u-step).
+    pub loss: Loss,
+    /// BCE only: majorization steps per u-update (each one solve of the factored system).
+    pub bce_inner_steps: u64,
     /// ADMM penalty.
     pub rho: f64,
     /// Dual step (scaled duals; 1 is standard ADMM).
@@ -230,6 +262,8 @@ impl Default for ConvexReluConfig {
             beta: 1e-3,
             patterns: 50,
             formulation: Formulation::Cp,
+            loss: Loss::Squared,
+            bce_inner_steps: 1,
             rho: 1e-3,
             dual_step: 1.0,
             relaxation: 1.0,
@@ -256,6 +290,7 @@ impl MethodConfig for ConvexReluConfig {
         if !(1.0..2.0).contains(&self.relaxation) {
             return Err(Error::config("relaxation", "must lie in [1, 2)"));
         }
+        at_least_one("bce_inner_steps", self.bce_inner_steps)?;
         at_least_one("max_iters", self.max_iters)
     }
 }
@@ -436,6 +471,14 @@ impl ConvexReluAdmm {
                 format!("pattern {k} has the wrong length"),
             ));
         }
+        if cfg.loss == Loss::Bce
+            && let Some(k) = data.y.iter().position(|v| *v != 1.0 && *v != -1.0)
+        {
+            return Err(Error::config(
+                "loss",
+                format!("bce needs labels ±1; row {k} has y = {}", data.y[k]),
+            ));
+        }
         let xm = data.mat();
         let sign: Vec<f64> = (0..n * p)
             .map(|c| if patterns[c / n][c % n] { 1.0 } else { -1.0 })
@@ -592,6 +635,39 @@ impl ConvexReluAdmm {
     /// Objective, cone violation, training accuracy and active neurons of `(v, w)`
     /// (column-major `d x P` vectors), from one product `X [v, w]`.
     pub fn evaluate(&self, v: &[f64], w: &[f64]) -> Evaluation {
+        let (n, d, _) = self.dims();
+        let (yhat, worst) = self.forward(v, w);
+        let fit: f64 = match self.cfg.loss {
+            Loss::Squared => {
+                0.5 * yhat
+                    .iter()
+                    .zip(&self.data.y)
+                    .map(|(a, b)| (a - b).powi(2))
+                    .sum::<f64>()
+            }
+            Loss::Bce => yhat
+                .iter()
+                .zip(&self.data.y)
+                .map(|(a, b)| bce(*a, *b).0)
+                .sum(),
+        };
+        let correct = yhat
+            .iter()
+            .zip(&self.data.y)
+            .filter(|(a, b)| **a != 0.0 && a.signum() == b.signum())
+            .count();
+        let norms: Vec<f64> = v.chunks(d).chain(w.chunks(d)).map(norm2).collect();
+        Evaluation {
+            objective: fit + self.cfg.beta * norms.iter().sum::<f64>(),
+            cone_violation: worst,
+            train_accuracy: correct as f64 / n as f64,
+            neurons: norms.iter().filter(|v| **v > 0.0).count(),
+        }
+    }
+
+    /// Predictions `ŷ = Σ_i D_i X (v_i − w_i)` and the largest cone violation (0 when gated),
+    /// from one product `X [v, w]`.
+    fn forward(&self, v: &[f64], w: &[f64]) -> (Vec<f64>, f64) {
         let (n, d, p) = self.dims();
         let mut both = v.to_vec();
         both.extend_from_slice(w);
@@ -606,23 +682,7 @@ impl ConvexReluAdmm {
                 worst = worst.max(-self.sign[c] * xv[c]).max(-self.sign[c] * xw[c]);
             }
         }
-        let fit: f64 = yhat
-            .iter()
-            .zip(&self.data.y)
-            .map(|(a, b)| (a - b).powi(2))
-            .sum();
-        let correct = yhat
-            .iter()
-            .zip(&self.data.y)
-            .filter(|(a, b)| **a != 0.0 && a.signum() == b.signum())
-            .count();
-        let norms: Vec<f64> = v.chunks(d).chain(w.chunks(d)).map(norm2).collect();
-        Evaluation {
-            objective: 0.5 * fit + self.cfg.beta * norms.iter().sum::<f64>(),
-            cone_violation: worst,
-            train_accuracy: correct as f64 / n as f64,
-            neurons: norms.iter().filter(|v| **v > 0.0).count(),
-        }
+        (yhat, worst)
     }
 
     /// CP objective of `(v, w)` (column-major `d x P` vectors).
@@ -737,26 +797,48 @@ impl Solver for ConvexReluAdmm {
         let dp = d * p;
         let sigma = self.cfg.cone_weight;
         // 1. u-update through the (a, b) = (v - w, v + w) split; G^T s and G^T nu are cached.
-        let fty = self.fty.as_ref();
-        let mut rv = vec![0.0; dp];
-        let mut rw = vec![0.0; dp];
-        for c in 0..dp {
-            let f = fty[(c % d, c / d)];
-            rv[c] = f + s.zv[c] - s.lv[c];
-            rw[c] = s.zw[c] - s.lw[c] - f;
-            if cp {
-                rv[c] += sigma * (s.gts_v[c] - s.gtn_v[c]);
-                rw[c] += sigma * (s.gts_w[c] - s.gtn_w[c]);
+        // BCE: the same system with the working response ŷ_k − ℓ'(ŷ_k) at the last u.
+        let inner = match self.cfg.loss {
+            Loss::Squared => 1,
+            Loss::Bce => self.cfg.bce_inner_steps,
+        };
+        let (mut v, mut w) = (s.v.clone(), s.w.clone());
+        for _ in 0..inner {
+            let fty_bce;
+            let fty = match self.cfg.loss {
+                Loss::Squared => self.fty.as_ref(),
+                Loss::Bce => {
+                    let (yhat, _) = self.forward(&v, &w);
+                    let r: Vec<f64> = yhat
+                        .iter()
+                        .zip(&self.data.y)
+                        .map(|(h, y)| h - bce(*h, *y).1)
+                        .collect();
+                    let dr = Mat::from_fn(n, p, |k, i| self.mask[i * n + k] * r[k]);
+                    fty_bce = (self.xm.transpose() * &dr) * (1.0 / rho);
+                    fty_bce.as_ref()
+                }
+            };
+            let mut rv = vec![0.0; dp];
+            let mut rw = vec![0.0; dp];
+            for c in 0..dp {
+                let f = fty[(c % d, c / d)];
+                rv[c] = f + s.zv[c] - s.lv[c];
+                rw[c] = s.zw[c] - s.lw[c] - f;
+                if cp {
+                    rv[c] += sigma * (s.gts_v[c] - s.gtn_v[c]);
+                    rw[c] += sigma * (s.gts_w[c] - s.gtn_w[c]);
+                }
             }
+            let mut b: Vec<f64> = rv.iter().zip(&rw).map(|(x, y)| x + y).collect();
+            if cp {
+                self.small
+                    .solve_in_place(MatMut::from_column_major_slice_mut(&mut b, d, p));
+            }
+            let a = self.solve_big(rv.iter().zip(&rw).map(|(x, y)| x - y).collect());
+            v = a.iter().zip(&b).map(|(x, y)| 0.5 * (x + y)).collect();
+            w = a.iter().zip(&b).map(|(x, y)| 0.5 * (y - x)).collect();
         }
-        let mut b: Vec<f64> = rv.iter().zip(&rw).map(|(x, y)| x + y).collect();
-        if cp {
-            self.small
-                .solve_in_place(MatMut::from_column_major_slice_mut(&mut b, d, p));
-        }
-        let a = self.solve_big(rv.iter().zip(&rw).map(|(x, y)| x - y).collect());
-        let v: Vec<f64> = a.iter().zip(&b).map(|(x, y)| 0.5 * (x + y)).collect();
-        let w: Vec<f64> = a.iter().zip(&b).map(|(x, y)| 0.5 * (y - x)).collect();
         // Over-relaxation (1: plain ADMM): u_hat = relax u + (1 - relax) z_old.
         let vh: Vec<f64> = v
             .iter()

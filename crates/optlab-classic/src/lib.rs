@@ -343,6 +343,14 @@ fn describe_convex_relu() -> String {
                 "formulation",
                 "cp (ReLU, cone constraints) | gated (no cones)",
             ),
+            (
+                "loss",
+                "squared | bce (labels +-1; approximate u-step by majorization)",
+            ),
+            (
+                "bce_inner_steps",
+                "bce: majorization steps per u-update (each one solve, no refactorization)",
+            ),
             ("rho", "ADMM penalty (fixed: one factorization)"),
             ("dual_step", "scaled dual step in (0, 2)"),
             ("eps_abs", "absolute residual tolerance"),
