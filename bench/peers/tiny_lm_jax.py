@@ -27,13 +27,10 @@ Two modes:
 import os
 import sys
 
-XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-os.environ["XLA_FLAGS"] = XLA_FLAGS
-os.environ.update({k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
-PINNED_CPU = None
-if "--no-pin" not in sys.argv[1:] and "--fixture" not in sys.argv[1:]:
-    PINNED_CPU = sorted(os.sched_getaffinity(0))[-1]
-    os.sched_setaffinity(0, {PINNED_CPU})
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peerio import one_thread, write_json  # noqa: E402
+
+PINNED_CPU = one_thread("--no-pin" not in sys.argv[1:] and "--fixture" not in sys.argv[1:])
 
 import argparse  # noqa: E402
 import importlib.metadata as md  # noqa: E402
@@ -49,9 +46,6 @@ if "--fixture" in sys.argv[1:]:
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peerio import write_json  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CORPUS = os.path.join(REPO, "crates", "optlab-problems", "data", "tinyshakespeare.txt")
