@@ -105,6 +105,6 @@ if __name__ == "__main__":
     a = ap.parse_args()
     res = [measure(m, n, r, nat, a.reps) for (m, n, r) in SHAPES for nat in (False, True)]
     doc = {"generator": "bench/peers/galore_jax.py", "threads": 1, "pinned_cpu": PINNED_CPU,
-           "versions": {"jax": md.version("jax"), "optax": md.version("optax")}, "results": res}
+           "versions": {"jax": md.version("jax"), "optax": md.version("optax")}, "rows": res}
     print(doc)
     write_json(a.out, doc)

@@ -4,6 +4,7 @@
 #   bench/out/peers/mlp_optax.json   (jax+optax MLP training throughput, one CPU thread)
 #   bench/out/peers/tiny_lm_jax.json (jax+optax tiny transformer LM training tokens/s, one CPU thread)
 #   bench/out/peers/optimizer_steps_optax.json (optax Lion/AdamW/AdaGrad on 10M params; SAM overhead)
+#   bench/out/peers/galore_jax.json  (GaLore / Natural GaLore step and refresh cost in jax + optax)
 #   bench/out/peers/constrained.json (Ipopt / SLSQP / trust-constr on 19 HS problems + Poisson control)
 #   bench/out/peers/cbo_cbx.json     (CBXpy CBO on Rastrigin / Ackley, d = 2/10/20, + update throughput)
 #   bench/out/peers/dsm_nomad.json   (NOMAD 4 MADS on branin / rosenbrock / hartmann6 / styblinski_tang)
@@ -12,7 +13,8 @@
 #   bench/out/peers/dag.json         (reference NOTEARS / TOPO / TOPO-after-NOTEARS and DAGMA on the
 #                                     linear-SEM datasets optlab wrote to bench/out/dag/data; skipped
 #                                     without them or without the local reference copies, see below)
-# `optlab bench` reads mlp_optax.json, tiny_lm_jax.json, optimizer_steps_optax.json and grn_scipy.json when they exist (constrained.json is not read by it yet).
+# `optlab bench` reads every JSON above that exists (the kernels, grn, lion, lm, constrained, dfo,
+# convex-relu and dag sections print the peer's figures next to optlab's).
 # Nothing here is needed by the Rust tests.
 #
 # Usage: bash bench/peers/run_all.sh [--fixtures]
@@ -76,6 +78,7 @@ fi
 "$PY" "$HERE/mlp_optax.py" --out "$OUT/mlp_optax.json"
 "$PY" "$HERE/tiny_lm_jax.py" --out "$OUT/tiny_lm_jax.json"   # ~1 min
 "$PY" "$HERE/optimizer_steps_optax.py" --out "$OUT/optimizer_steps_optax.json"
+"$PY" "$HERE/galore_jax.py" --out "$OUT/galore_jax.json"   # ~10 s
 "$PY" "$HERE/constrained_peers.py" --out "$OUT/constrained.json"
 "$PY" "$HERE/cbo_cbx.py" --out "$OUT/cbo_cbx.json"        # ~2 min
 "$PY" "$HERE/dsm_nomad.py" --out "$OUT/dsm_nomad.json"    # ~4 min (Python callbacks)

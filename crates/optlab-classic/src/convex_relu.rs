@@ -430,6 +430,15 @@ pub struct ConvexReluAdmm {
     pub factorizations: usize,
 }
 
+/// `F^T r / rho` for the `v` half (`d x P`; block `i` is `X^T D_i r / rho`; the `w` half is its
+/// negative), with `D` as the 0/1 `mask` (`n x P`, column-major).
+fn ft_over_rho(xm: &Mat<f64>, mask: &[f64], r: &[f64], rho: f64) -> Mat<f64> {
+    let n = r.len();
+    let p = mask.len() / n.max(1);
+    let dr = Mat::from_fn(n, p, |k, i| if mask[i * n + k] != 0.0 { r[k] } else { 0.0 });
+    (xm.transpose() * &dr) * (1.0 / rho)
+}
+
 fn mr(v: &[f64], r: usize, c: usize) -> MatRef<'_, f64> {
     MatRef::from_column_major_slice(v, r, c)
 }
@@ -544,10 +553,7 @@ impl ConvexReluAdmm {
                 Error::Numerical("the ADMM system matrix is not positive definite".into())
             })?)
         };
-        let y = Mat::from_fn(n, 1, |k, _| data.y[k]);
-        // F^T y for the v half: block i is X^T D_i y.
-        let dy = Mat::from_fn(n, p, |k, i| if patterns[i][k] { y[(k, 0)] } else { 0.0 });
-        let fty = (xm.transpose() * &dy) * (1.0 / cfg.rho);
+        let fty = ft_over_rho(&xm, &mask, &data.y, cfg.rho);
         Ok(ConvexReluAdmm {
             cfg,
             data,
@@ -814,8 +820,7 @@ impl Solver for ConvexReluAdmm {
                         .zip(&self.data.y)
                         .map(|(h, y)| h - bce(*h, *y).1)
                         .collect();
-                    let dr = Mat::from_fn(n, p, |k, i| self.mask[i * n + k] * r[k]);
-                    fty_bce = (self.xm.transpose() * &dr) * (1.0 / rho);
+                    fty_bce = ft_over_rho(&self.xm, &self.mask, &r, rho);
                     fty_bce.as_ref()
                 }
             };

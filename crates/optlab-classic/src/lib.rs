@@ -43,49 +43,16 @@ fn run_grn(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
         .0)
 }
 
-fn run_gd(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
-    let cfg: GdConfig = from_table("config", &spec.config)?;
+/// Run one of the GRN baselines: parse and validate its config, build it on the problem.
+fn run_baseline<C: MethodConfig + serde::de::DeserializeOwned>(
+    spec: &RunSpec,
+    ctx: &mut RunContext,
+    make: fn(C, Counted) -> Result<Baseline>,
+) -> Result<Summary> {
+    let cfg: C = from_table("config", &spec.config)?;
     cfg.validate()?;
-    let mut solver = Baseline::gd(cfg, problem(spec, ctx)?)?;
-    Ok(Driver::new(cfg.stopping().termination())
-        .run(&mut solver, ctx)?
-        .0)
-}
-
-fn run_super_newton(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
-    let cfg: SuperNewtonConfig = from_table("config", &spec.config)?;
-    cfg.validate()?;
-    let mut solver = Baseline::super_newton(cfg, problem(spec, ctx)?)?;
-    Ok(Driver::new(cfg.stopping().termination())
-        .run(&mut solver, ctx)?
-        .0)
-}
-
-fn run_newton_ls(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
-    let cfg: NewtonLsConfig = from_table("config", &spec.config)?;
-    cfg.validate()?;
-    let mut solver = Baseline::newton_ls(cfg, problem(spec, ctx)?)?;
-    Ok(Driver::new(cfg.stopping().termination())
-        .run(&mut solver, ctx)?
-        .0)
-}
-
-fn run_cubic_newton(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
-    let cfg: CubicNewtonConfig = from_table("config", &spec.config)?;
-    cfg.validate()?;
-    let mut solver = Baseline::cubic_newton(cfg, problem(spec, ctx)?)?;
-    Ok(Driver::new(cfg.stopping().termination())
-        .run(&mut solver, ctx)?
-        .0)
-}
-
-fn run_fgm(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
-    let cfg: FgmConfig = from_table("config", &spec.config)?;
-    cfg.validate()?;
-    let mut solver = Baseline::fgm(cfg, problem(spec, ctx)?)?;
-    Ok(Driver::new(cfg.stopping().termination())
-        .run(&mut solver, ctx)?
-        .0)
+    let mut solver = make(cfg, problem(spec, ctx)?)?;
+    Ok(Driver::new(solver.termination()).run(&mut solver, ctx)?.0)
 }
 
 fn run_cbo(spec: &RunSpec, ctx: &mut RunContext) -> Result<Summary> {
@@ -611,7 +578,7 @@ pub fn methods() -> Vec<MethodInfo> {
             describe: describe_gd,
             default_config: || to_table(&GdConfig::default()),
             default_problem: default_table,
-            run: run_gd,
+            run: |s, c| run_baseline(s, c, Baseline::gd),
         },
         MethodInfo {
             name: "super-newton",
@@ -621,7 +588,7 @@ pub fn methods() -> Vec<MethodInfo> {
             describe: describe_super_newton,
             default_config: || to_table(&SuperNewtonConfig::default()),
             default_problem: default_table,
-            run: run_super_newton,
+            run: |s, c| run_baseline(s, c, Baseline::super_newton),
         },
         MethodInfo {
             name: "cubic-newton",
@@ -631,7 +598,7 @@ pub fn methods() -> Vec<MethodInfo> {
             describe: describe_cubic_newton,
             default_config: || to_table(&CubicNewtonConfig::default()),
             default_problem: default_table,
-            run: run_cubic_newton,
+            run: |s, c| run_baseline(s, c, Baseline::cubic_newton),
         },
         MethodInfo {
             name: "fgm",
@@ -641,7 +608,7 @@ pub fn methods() -> Vec<MethodInfo> {
             describe: describe_fgm,
             default_config: || to_table(&FgmConfig::default()),
             default_problem: default_table,
-            run: run_fgm,
+            run: |s, c| run_baseline(s, c, Baseline::fgm),
         },
         MethodInfo {
             name: "newton-ls",
@@ -651,7 +618,7 @@ pub fn methods() -> Vec<MethodInfo> {
             describe: describe_newton_ls,
             default_config: || to_table(&NewtonLsConfig::default()),
             default_problem: default_table,
-            run: run_newton_ls,
+            run: |s, c| run_baseline(s, c, Baseline::newton_ls),
         },
         MethodInfo {
             name: "adasketch-newton",

@@ -160,6 +160,22 @@ pub(crate) fn mean_sd(v: &[f64]) -> (f64, f64) {
     (m, var.sqrt())
 }
 
+/// Pointwise over seeds' `(x, y)` curves, up to the shortest: `(x of the first, mean, min, max)`.
+pub(crate) fn mean_curve(curves: &[&[(f64, f64)]]) -> Vec<(f64, f64, f64, f64)> {
+    let len = curves.iter().map(|c| c.len()).min().unwrap_or(0);
+    (0..len)
+        .map(|i| {
+            let v: Vec<f64> = curves.iter().map(|c| c[i].1).collect();
+            (
+                curves[0][i].0,
+                mean_sd(&v).0,
+                v.iter().copied().fold(f64::INFINITY, f64::min),
+                v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            )
+        })
+        .collect()
+}
+
 pub(crate) fn read_peer(name: &str) -> Option<serde_json::Value> {
     let p = Path::new("bench/out/peers").join(name);
     let text = std::fs::read_to_string(p).ok()?;
@@ -259,13 +275,11 @@ fn galore_cost(r: &mut Report, full: bool, pool: &rayon::ThreadPool) -> Result<(
     let shapes = [(64, 256, 16), (512, 512, 128), (512, 1376, 128)];
     let peer = read_peer("galore_jax.json");
     let peer_row = |m: usize, n: usize, rank: usize, natural: bool| {
-        peer.as_ref()?["results"].as_array()?.iter().find_map(|e| {
-            let hit = e["m"].as_u64()? == m as u64
-                && e["n"].as_u64()? == n as u64
-                && e["rank"].as_u64()? == rank as u64
-                && e["natural"].as_bool()? == natural;
-            hit.then(|| (e["step_ms"].as_f64(), e["refresh_ms"].as_f64()))
-        })
+        let rows = peer_rows(peer.as_ref()?, |e| {
+            e["m"] == m && e["n"] == n && e["rank"] == rank && e["natural"] == natural
+        });
+        rows.first()
+            .map(|e| (e["step_ms"].as_f64(), e["refresh_ms"].as_f64()))
     };
     let mut t = MarkdownTable::new(&[
         "matrix, rank",

@@ -247,7 +247,7 @@ fn section(
              at {n}). Reference points: constant b = 2 reaches {} in {} steps; full batch \
              reaches {}. The papers file's η ∈ {{0.1, 0.25, 0.5}} send the batch to the cap \
              within a few steps on this problem (the per-sample gradient variance is large \
-             relative to ||gB||² at the start), so the grid here extends to η = 4.\n\n{}",
+             relative to ||gB||² at the start), so the grid here is η ∈ {etas:?}.\n\n{}",
             data.n_test(),
             fmt_num(small_acc),
             fmt_num(small_steps),

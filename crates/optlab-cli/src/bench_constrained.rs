@@ -3,7 +3,7 @@
 //! (from `bench/peers/constrained_peers.py`), the KKT residual per iteration, constrained
 //! logistic regression, and the Poisson-control scaling study (time per iteration vs size).
 
-use crate::bench::{Outcome, Report, case, median_wall_time, read_peer, run_case};
+use crate::bench::{Outcome, Report, case, median_wall_time, peer_rows, read_peer, run_case};
 use anyhow::Result;
 use optlab_core::Metrics;
 use optlab_report::plot::{LinePlot, Series};
@@ -118,7 +118,7 @@ pub fn constrained(r: &mut Report, full: bool, threads: usize) -> Result<()> {
     let mut solved6 = vec![0usize; vs.len()];
     let mut solved4 = vec![0usize; vs.len()];
     let mut total_ms = vec![0.0f64; vs.len()];
-    let (mut ipopt_ms, mut ipopt_solver_ms) = (0.0, 0.0);
+    let mut ipopt_solver_ms = 0.0;
     // Peers: solved count and total wall time (ms), Ipopt / SLSQP / trust-constr.
     let mut peer_ok = [0usize; 3];
     let mut peer_ms = [0.0f64; 3];
@@ -202,7 +202,6 @@ pub fn constrained(r: &mut Report, full: bool, threads: usize) -> Result<()> {
                         fmt_evals(&e, !p["nhev"].is_null())
                     ));
                     if solver == "ipopt" {
-                        ipopt_ms += ms;
                         ipopt_solver_ms += 1e3
                             * (p["wall_s"].as_f64().unwrap_or(0.0)
                                 - p["callback_s"].as_f64().unwrap_or(0.0));
@@ -276,21 +275,18 @@ pub fn constrained(r: &mut Report, full: bool, threads: usize) -> Result<()> {
         );
     }
     if peer.is_some() {
-        let _ = writeln!(
-            text,
-            "| Ipopt (peer) | {}/19 | - | {ipopt_ms:.1} (solver only, without Python callbacks: {ipopt_solver_ms:.1}) |",
-            peer_ok[0]
-        );
-        let _ = writeln!(
-            text,
-            "| SLSQP (peer) | {}/19 | - | {:.1} |",
-            peer_ok[1], peer_ms[1]
-        );
-        let _ = writeln!(
-            text,
-            "| trust-constr (peer) | {}/19 | - | {:.1} |",
-            peer_ok[2], peer_ms[2]
-        );
+        for (i, name) in ["Ipopt", "SLSQP", "trust-constr"].into_iter().enumerate() {
+            let solver_only = if i == 0 {
+                format!(" (solver only, without Python callbacks: {ipopt_solver_ms:.1})")
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                text,
+                "| {name} (peer) | {}/19 | - | {:.1}{solver_only} |",
+                peer_ok[i], peer_ms[i]
+            );
+        }
     }
     r.section(
         "Constrained: AdaSketch-Newton on 19 Hock–Schittkowski problems",
@@ -300,12 +296,12 @@ pub fn constrained(r: &mut Report, full: bool, threads: usize) -> Result<()> {
         r.plot(&format!("constrained_kkt_{name}"), &kkt_plot(name, runs))?;
     }
     r.json.insert("constrained_hs".into(), json.into());
-    logreg(r, full, threads)?;
-    poisson(r, full, threads, &peer)?;
+    logreg(r, threads)?;
+    poisson(r, threads, &peer)?;
     Ok(())
 }
 
-fn logreg(r: &mut Report, full: bool, threads: usize) -> Result<()> {
+fn logreg(r: &mut Report, threads: usize) -> Result<()> {
     eprintln!("constrained: equality-constrained logistic regression");
     let mut t = MarkdownTable::new(&[
         "problem",
@@ -316,7 +312,6 @@ fn logreg(r: &mut Report, full: bool, threads: usize) -> Result<()> {
         "KKT",
         "time (ms)",
     ]);
-    let _ = full;
     let problems = ["logreg-eq-breast-cancer", "logreg-eq-mushrooms"];
     let mut json = Vec::new();
     for p in problems {
@@ -355,16 +350,10 @@ fn logreg(r: &mut Report, full: bool, threads: usize) -> Result<()> {
     Ok(())
 }
 
-fn poisson(
-    r: &mut Report,
-    full: bool,
-    threads: usize,
-    peer: &Option<serde_json::Value>,
-) -> Result<()> {
+fn poisson(r: &mut Report, threads: usize, peer: &Option<serde_json::Value>) -> Result<()> {
     eprintln!("constrained: Poisson control, time per iteration vs grid size");
     // The peer script runs the same grids.
     let grids: Vec<usize> = vec![4, 8, 16, 24, 32];
-    let _ = full;
     let variants: [(&str, &str, &str); 3] = [
         ("AdaSketch RK", "solver=\"kaczmarz\"", "max_iters=30"),
         (
@@ -450,10 +439,8 @@ fn poisson(
             let ours = json
                 .iter()
                 .find(|j| j["grid"] == g && j["variant"] == "exact Newton-KKT (sparse LU)");
-            for row in p["rows"].as_array().cloned().unwrap_or_default() {
-                if row["problem"].as_str() != Some(format!("Poisson{g}").as_str()) {
-                    continue;
-                }
+            let name = format!("Poisson{g}");
+            for row in peer_rows(p, |r| r["problem"] == name.as_str()) {
                 let ms = 1e3 * row["wall_s"].as_f64().unwrap_or(f64::NAN);
                 let ratio = ours
                     .and_then(|o| o["wall_time_s"].as_f64())

@@ -2,7 +2,7 @@
 //! throughput against the same model in jax/optax, and GaLore / Natural GaLore vs AdamW at
 //! equal steps (validation loss, optimizer-state bytes, time per step).
 
-use crate::bench::{Report, mean_sd, median, read_peer};
+use crate::bench::{Report, mean_curve, mean_sd, median, read_peer};
 use anyhow::Result;
 use optlab_nn::adamw::{AdamWConfig, AdamWState};
 use optlab_nn::galore::{GaLoreConfig, GaLoreState};
@@ -198,17 +198,11 @@ pub fn lm(r: &mut Report, full: bool, threads: usize, seeds: u64) -> Result<()> 
                 format!("{:.3}", outs[0].grad_sq_over_damping)
             },
         ]);
-        let len = outs.iter().map(|o| o.curve.len()).min().unwrap_or(0);
+        let curves: Vec<&[(f64, f64)]> = outs.iter().map(|o| o.curve.as_slice()).collect();
         let mut s = Series::new(arm.label.clone(), Vec::new());
-        for i in 0..len {
-            let v: Vec<f64> = outs.iter().map(|o| o.curve[i].1).collect();
-            let x = outs[0].curve[i].0;
-            s.points.push((x, mean_sd(&v).0));
-            s.band.push((
-                x,
-                v.iter().copied().fold(f64::INFINITY, f64::min),
-                v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            ));
+        for (x, mean, lo, hi) in mean_curve(&curves) {
+            s.points.push((x, mean));
+            s.band.push((x, lo, hi));
         }
         series.push(s);
         json.push(

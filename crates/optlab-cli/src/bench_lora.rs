@@ -2,7 +2,7 @@
 //! pretrained digits MLP on a small task with label noise (dl-optimizers.md §4.6): test loss
 //! over steps and over ranks (the "double descent" view), flatness, evaluations per step.
 
-use crate::bench::{Report, mean_sd, median};
+use crate::bench::{Report, mean_curve, mean_sd, median};
 use anyhow::Result;
 use optlab_nn::adamw::{AdamWConfig, AdamWState};
 use optlab_nn::lora::{GgpoConfig, GgpoNoise, GgpoState, Lora, LoraTarget, ggpo_step};
@@ -245,6 +245,50 @@ fn run(t: &Task, arm: &Arm, rank: usize, steps: usize, seed: u64) -> Result<Out>
     Ok(out)
 }
 
+/// The fine-tuning arms; the MiniLM section runs LoRA, the first GGPO and SAM-LoRA.
+const ARMS: [Arm; 6] = [
+    Arm {
+        label: "LoRA",
+        kind: Kind::Plain,
+    },
+    Arm {
+        label: "Flat-LoRA (σ = 0.05, β = 0)",
+        kind: Kind::Ggpo(GgpoConfig {
+            sigma: 0.05,
+            beta: 0.0,
+            noise: GgpoNoise::SumOfSquares,
+        }),
+    },
+    Arm {
+        label: "GGPO sum-of-squares (σ = 0.05, β = 0.5)",
+        kind: Kind::Ggpo(GgpoConfig {
+            sigma: 0.05,
+            beta: 0.5,
+            noise: GgpoNoise::SumOfSquares,
+        }),
+    },
+    Arm {
+        label: "GGPO sum-of-squares (σ = 0.3, β = 3)",
+        kind: Kind::Ggpo(GgpoConfig {
+            sigma: 0.3,
+            beta: 3.0,
+            noise: GgpoNoise::SumOfSquares,
+        }),
+    },
+    Arm {
+        label: "GGPO kohya (σ = 0.03, β = 0.01)",
+        kind: Kind::Ggpo(GgpoConfig {
+            sigma: 0.03,
+            beta: 0.01,
+            noise: GgpoNoise::Kohya,
+        }),
+    },
+    Arm {
+        label: "SAM-LoRA (ρ = 0.05)",
+        kind: Kind::Sam(0.05),
+    },
+];
+
 /// The LoRA section.
 pub fn lora(r: &mut Report, full: bool, threads: usize, seeds: u64) -> Result<()> {
     let ranks: &[usize] = if full {
@@ -253,48 +297,6 @@ pub fn lora(r: &mut Report, full: bool, threads: usize, seeds: u64) -> Result<()
         &[1, 4, 16]
     };
     let steps = if full { 600 } else { 300 };
-    let arms = [
-        Arm {
-            label: "LoRA",
-            kind: Kind::Plain,
-        },
-        Arm {
-            label: "Flat-LoRA (σ = 0.05, β = 0)",
-            kind: Kind::Ggpo(GgpoConfig {
-                sigma: 0.05,
-                beta: 0.0,
-                noise: GgpoNoise::SumOfSquares,
-            }),
-        },
-        Arm {
-            label: "GGPO sum-of-squares (σ = 0.05, β = 0.5)",
-            kind: Kind::Ggpo(GgpoConfig {
-                sigma: 0.05,
-                beta: 0.5,
-                noise: GgpoNoise::SumOfSquares,
-            }),
-        },
-        Arm {
-            label: "GGPO sum-of-squares (σ = 0.3, β = 3)",
-            kind: Kind::Ggpo(GgpoConfig {
-                sigma: 0.3,
-                beta: 3.0,
-                noise: GgpoNoise::SumOfSquares,
-            }),
-        },
-        Arm {
-            label: "GGPO kohya (σ = 0.03, β = 0.01)",
-            kind: Kind::Ggpo(GgpoConfig {
-                sigma: 0.03,
-                beta: 0.01,
-                noise: GgpoNoise::Kohya,
-            }),
-        },
-        Arm {
-            label: "SAM-LoRA (ρ = 0.05)",
-            kind: Kind::Sam(0.05),
-        },
-    ];
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()?;
@@ -323,7 +325,7 @@ pub fn lora(r: &mut Report, full: bool, threads: usize, seeds: u64) -> Result<()
     let mut curves = Vec::new();
     let mut json = Vec::new();
     let plot_rank = *ranks.last().unwrap_or(&1);
-    for arm in &arms {
+    for arm in &ARMS {
         let mut rank_pts = Vec::new();
         let (mut fl, mut bu, mut ac, mut fa) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for &rank in ranks {
@@ -362,13 +364,10 @@ pub fn lora(r: &mut Report, full: bool, threads: usize, seeds: u64) -> Result<()
                 "evals_per_step": ev, "state_bytes": bytes, "ms_per_step": ms}),
             );
             if rank == plot_rank {
-                let len = outs.iter().map(|o| o.curve.len()).min().unwrap_or(0);
-                let mut s = Series::new(arm.label, Vec::new());
-                for i in 0..len {
-                    let v: Vec<f64> = outs.iter().map(|o| o.curve[i].1).collect();
-                    s.points.push((outs[0].curve[i].0, mean_sd(&v).0));
-                }
-                curves.push(s);
+                let per_seed: Vec<&[(f64, f64)]> =
+                    outs.iter().map(|o| o.curve.as_slice()).collect();
+                let points = mean_curve(&per_seed).iter().map(|c| (c.0, c.1)).collect();
+                curves.push(Series::new(arm.label, points));
             }
         }
         summary.row(&[
@@ -451,9 +450,8 @@ const MINI_TEST: usize = 200;
 const MINI_LEN: usize = 48;
 const MINI_BATCH: usize = 16;
 
-fn mini_task(dir: &std::path::Path, rank: usize, seed: u64) -> Result<MiniTask> {
+fn mini_task(m: &optlab_nn::encoder::Pretrained, rank: usize, seed: u64) -> Result<MiniTask> {
     use optlab_nn::encoder::TokenBatch;
-    let m = optlab_nn::encoder::load(dir)?;
     let (texts, labels) = optlab_problems::data::fortunes();
     let k = optlab_problems::data::FORTUNE_CATEGORIES.len();
     let mut rng = optlab_core::seed::stream(seed, "minilm-task");
@@ -499,12 +497,12 @@ fn mini_task(dir: &std::path::Path, rank: usize, seed: u64) -> Result<MiniTask> 
     let mask: Vec<bool> = (0..ne)
         .map(|i| targets.iter().any(|t| t.tensor == i))
         .collect();
-    let mut base = m.params;
+    let mut base = m.params.clone();
     base.push(vec![0.0; h * k]);
     base.push(vec![0.0; k]);
     let lora = Lora::new(base, targets, vec![ne, ne + 1], rank, 2.0 * rank as f64)?;
     Ok(MiniTask {
-        enc: m.encoder.with_gradients_for(mask)?,
+        enc: m.encoder.clone().with_gradients_for(mask)?,
         lora,
         train,
         test,
@@ -558,24 +556,7 @@ pub fn lora_minilm(r: &mut Report, threads: usize, seeds: u64) -> Result<()> {
     let steps = 150;
     let eval_every = 25;
     let rank = 8;
-    let arms = [
-        Arm {
-            label: "LoRA",
-            kind: Kind::Plain,
-        },
-        Arm {
-            label: "GGPO sum-of-squares (σ = 0.05, β = 0.5)",
-            kind: Kind::Ggpo(GgpoConfig {
-                sigma: 0.05,
-                beta: 0.5,
-                noise: GgpoNoise::SumOfSquares,
-            }),
-        },
-        Arm {
-            label: "SAM-LoRA (ρ = 0.05)",
-            kind: Kind::Sam(0.05),
-        },
-    ];
+    let arms = [&ARMS[0], &ARMS[2], &ARMS[5]];
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()?;
@@ -591,14 +572,18 @@ pub fn lora_minilm(r: &mut Report, threads: usize, seeds: u64) -> Result<()> {
     ]);
     let mut curves = Vec::new();
     let mut json = Vec::new();
-    let mut full_bytes = 0;
-    for arm in &arms {
+    // One load of the weights; the task of a seed (split, label noise, adapters) is shared by
+    // the arms.
+    let pretrained = optlab_nn::encoder::load(&dir)?;
+    let full_bytes = AdamWState::<f32>::new(&pretrained.encoder.param_sizes()).bytes();
+    let tasks: Vec<MiniTask> = (0..seeds)
+        .map(|seed| mini_task(&pretrained, rank, seed))
+        .collect::<Result<_>>()?;
+    for arm in arms {
         let mut runs = Vec::new();
-        for seed in 0..seeds {
+        for (seed, task) in tasks.iter().enumerate() {
             eprintln!("  lora-minilm: {} seed {seed}", arm.label);
-            let task = mini_task(&dir, rank, seed)?;
-            full_bytes = AdamWState::<f32>::new(&task.enc.param_sizes()).bytes();
-            runs.push(pool.install(|| mini_run(&task, arm, steps, eval_every, seed))?);
+            runs.push(pool.install(|| mini_run(task, arm, steps, eval_every, seed as u64))?);
         }
         let col = |f: fn(&MiniOut) -> f64| runs.iter().map(f).collect::<Vec<f64>>();
         let (loss, sd) = mean_sd(&col(|o| o.curve.last().map_or(f64::NAN, |c| c.1)));
@@ -607,16 +592,11 @@ pub fn lora_minilm(r: &mut Report, threads: usize, seeds: u64) -> Result<()> {
         let secs = median(col(|o| o.secs_per_step));
         let evals = runs[0].evals_per_step;
         let bytes = runs[0].state_bytes;
-        let len = runs.iter().map(|o| o.curve.len()).min().unwrap_or(0);
-        let mean_curve: Vec<(f64, f64)> = (0..len)
-            .map(|i| {
-                let v: Vec<f64> = runs.iter().map(|o| o.curve[i].1).collect();
-                (runs[0].curve[i].0, mean_sd(&v).0)
-            })
-            .collect();
+        let per_seed: Vec<&[(f64, f64)]> = runs.iter().map(|o| o.curve.as_slice()).collect();
+        let seed_mean: Vec<(f64, f64)> = mean_curve(&per_seed).iter().map(|c| (c.0, c.1)).collect();
         t.row(&[
             arm.label.to_string(),
-            mean_curve
+            seed_mean
                 .iter()
                 .map(|(_, v)| format!("{v:.3}"))
                 .collect::<Vec<_>>()
@@ -629,12 +609,12 @@ pub fn lora_minilm(r: &mut Report, threads: usize, seeds: u64) -> Result<()> {
             format!("{secs:.2}"),
         ]);
         json.push(
-            serde_json::json!({"arm": arm.label, "mean_curve": mean_curve,
+            serde_json::json!({"arm": arm.label, "mean_curve": seed_mean,
             "curves": runs.iter().map(|o| o.curve.clone()).collect::<Vec<_>>(),
             "final_test_loss": loss, "final_test_loss_sd": sd, "test_acc": acc, "bump": bump,
             "evals_per_step": evals, "state_bytes": bytes, "s_per_step": secs}),
         );
-        curves.push(Series::new(arm.label, mean_curve));
+        curves.push(Series::new(arm.label, seed_mean));
     }
     r.section(
         title,
@@ -693,7 +673,8 @@ fn mini_run(
     let mut gg = GgpoState::new(seed);
     let mut rng = optlab_core::seed::stream(seed, "minilm-batches");
     let k = optlab_problems::data::FORTUNE_CATEGORIES.len();
-    let mut curve = vec![(0.0, mini_eval(task, &p)?.0)];
+    let mut last = mini_eval(task, &p)?;
+    let mut curve = vec![(0.0, last.0)];
     let mut evals = 0usize;
     let mut secs = 0.0;
     for s in 0..steps {
@@ -713,10 +694,16 @@ fn mini_run(
         )?;
         secs += start.elapsed().as_secs_f64();
         if (s + 1) % eval_every == 0 {
-            curve.push(((s + 1) as f64, mini_eval(task, &p)?.0));
+            last = mini_eval(task, &p)?;
+            curve.push(((s + 1) as f64, last.0));
         }
     }
-    let acc = mini_eval(task, &p)?.1;
+    // The last evaluation is the final one when the run ends on an evaluation step.
+    let acc = if steps.is_multiple_of(eval_every) {
+        last.1
+    } else {
+        mini_eval(task, &p)?.1
+    };
     Ok(MiniOut {
         curve,
         acc,

@@ -101,14 +101,6 @@ impl Metric {
         }
     }
 
-    /// `||x||_B = (x^T B x)^1/2`.
-    pub fn primal_norm(&self, x: &[f64]) -> f64 {
-        match self {
-            Metric::Identity => norm2(x),
-            Metric::Spd { .. } => dot(x, &self.apply(x)).max(0.0).sqrt(),
-        }
-    }
-
     /// `H + lambda B` as a new matrix.
     pub fn regularize(&self, h: &Mat<f64>, lambda: f64) -> Mat<f64> {
         let mut m = h.clone();

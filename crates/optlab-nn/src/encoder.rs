@@ -14,8 +14,7 @@
 //! - [`load`]: reads and checks the folder; a missing file, a missing tensor, a tensor of the
 //!   wrong shape or dtype is an error naming the file and the tensor.
 
-use crate::flat::{leaves, to_vec};
-use crate::mlp::softmax_cross_entropy_grad;
+use crate::flat::{ce_backward, leaves, to_vec};
 use burn::Tensor;
 use burn::tensor::activation::gelu;
 use burn::tensor::module::{attention, embedding, layer_norm, linear};
@@ -606,10 +605,7 @@ impl Encoder {
             leaves[ne].clone().reshape([h, k]),
             Some(leaves[ne + 1].clone()),
         );
-        let z = to_vec(logits.clone(), "encoder: tensor")?;
-        let (loss, g) = softmax_cross_entropy_grad(&z, labels, k);
-        let gt = Tensor::<2>::from_data(TensorData::new(g, [labels.len(), k]), &device);
-        let grads = (logits * gt).sum().backward();
+        let (loss, grads) = ce_backward(logits, labels, k, "encoder: tensor")?;
         let mut out = Vec::with_capacity(leaves.len());
         for (i, leaf) in leaves.iter().enumerate() {
             if !wants(i) {

@@ -22,6 +22,21 @@ pub(crate) fn leaves(
         .collect()
 }
 
+/// Softmax cross-entropy of `logits` (`[labels.len(), k]`) computed in f64 from their values
+/// ([`crate::mlp::softmax_cross_entropy_grad`]), back-propagated by burn: the mean loss and
+/// the gradients of every leaf. `what` names the logits in a read error.
+pub(crate) fn ce_backward(
+    logits: Tensor<2>,
+    labels: &[usize],
+    k: usize,
+    what: &str,
+) -> Result<(f64, burn::tensor::Gradients)> {
+    let z = to_vec(logits.clone(), what)?;
+    let (loss, g) = crate::mlp::softmax_cross_entropy_grad(&z, labels, k);
+    let gt = Tensor::<2>::from_data(TensorData::new(g, [labels.len(), k]), &logits.device());
+    Ok((loss, (logits * gt).sum().backward()))
+}
+
 /// The values of `t`; an error `"<what> data: …"` if they are not f32.
 pub(crate) fn to_vec<const D: usize>(t: Tensor<D>, what: &str) -> Result<Vec<f32>> {
     t.into_data()

@@ -121,6 +121,18 @@ pub enum Side {
     Both,
 }
 
+impl Side {
+    /// For an `m x n` matrix at rank `r`: the stored projector's length and the projected
+    /// gradient's `(rows, cols)`.
+    fn sizes(self, m: usize, n: usize, r: usize) -> (usize, (usize, usize)) {
+        match self {
+            Side::Left => (m * r, (r, n)),
+            Side::Right => (r * n, (m, r)),
+            Side::Both => ((m + n) * r, (r, r)),
+        }
+    }
+}
+
 /// Per-tensor state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TensorState {
@@ -192,11 +204,13 @@ impl GaLoreState {
                             ),
                         ));
                     }
-                    let (side, moments) = match cfg.projection {
-                        Projection::TwoSidedTucker => (Side::Both, cfg.rank * cfg.rank),
-                        Projection::OneSided if m >= n => (Side::Right, m * cfg.rank),
-                        Projection::OneSided => (Side::Left, n * cfg.rank),
+                    let side = match cfg.projection {
+                        Projection::TwoSidedTucker => Side::Both,
+                        Projection::OneSided if m >= n => Side::Right,
+                        Projection::OneSided => Side::Left,
                     };
+                    let (rows, cols) = side.sizes(m, n, cfg.rank).1;
+                    let moments = rows * cols;
                     TensorState {
                         shape: Some((m, n)),
                         side: Some(side),
@@ -241,8 +255,7 @@ impl GaLoreState {
         let mut f64s = 0;
         for t in &self.tensors {
             f32s += match (t.shape, t.side) {
-                (Some((m, n)), Some(Side::Both)) => (m + n) * cfg.rank,
-                (Some((m, n)), _) => m.min(n) * cfg.rank,
+                (Some((m, n)), Some(side)) => side.sizes(m, n, cfg.rank).0,
                 _ => 0,
             };
             f32s += t.m.len() + t.v.len();
@@ -283,11 +296,8 @@ fn check_tensor(
                     g.len()
                 ));
             }
-            match side {
-                Side::Left => (m * r, r * n),
-                Side::Right => (r * n, m * r),
-                Side::Both => ((m + n) * r, r * r),
-            }
+            let (proj, (rows, cols)) = side.sizes(m, n, r);
+            (proj, rows * cols)
         }
         _ => (0, g.len()),
     };
@@ -391,14 +401,10 @@ fn factors(
 
 /// The projected gradient `R` (row-major): `Pᵀ G` (`r x n`), `G Qᵀ` (`m x r`) or `Pᵀ G Qᵀ`
 /// (`r x r`). f32 matmuls (the reference code's precision), straight on the row-major buffers.
-fn project(g: &[f32], pr: &[f32], m: usize, n: usize, r: usize, side: Side) -> Vec<f64> {
+fn project(g: &[f32], pr: &[f32], m: usize, n: usize, r: usize, side: Side) -> Vec<f32> {
     let par = faer::get_global_parallelism();
     let gv = MatRef::from_row_major_slice(g, m, n);
-    let (rows, cols) = match side {
-        Side::Left => (r, n),
-        Side::Right => (m, r),
-        Side::Both => (r, r),
-    };
+    let (rows, cols) = side.sizes(m, n, r).1;
     let mut out = vec![0.0f32; rows * cols];
     let dst = MatMut::from_row_major_slice_mut(&mut out, rows, cols);
     match factors(pr, m, n, r, side) {
@@ -411,7 +417,7 @@ fn project(g: &[f32], pr: &[f32], m: usize, n: usize, r: usize, side: Side) -> V
         }
         (None, None) => {}
     }
-    out.iter().map(|v| f64::from(*v)).collect()
+    out
 }
 
 /// `W -= scale · D` with `D = P N`, `N Q` or `P N Q` (`nrm` row-major in the projected
@@ -587,8 +593,8 @@ impl GradientTransform for (GaLoreConfig, GaLoreState) {
             .zip(st.tensors.iter_mut())
             .enumerate()
         {
-            // The (projected) gradient R.
-            let (mut rg, shape) = match (ts.shape, ts.side) {
+            // The (projected) gradient R, in f32 as computed.
+            let (r32, shape) = match (ts.shape, ts.side) {
                 (Some((m, n)), Some(side)) => {
                     if refresh {
                         ts.projector = projector(g, m, n, r, side)?;
@@ -598,18 +604,20 @@ impl GradientTransform for (GaLoreConfig, GaLoreState) {
                             ts.v.iter_mut().for_each(|v| *v = 0.0);
                         }
                     }
-                    let rg = project(g, &ts.projector, m, n, r, side);
-                    (rg, Some((m, n, side)))
+                    let r32 = project(g, &ts.projector, m, n, r, side);
+                    (std::borrow::Cow::Owned(r32), Some((m, n, side)))
                 }
-                _ => (g.iter().map(|v| f64::from(*v)).collect(), None),
+                _ => (std::borrow::Cow::Borrowed(g.as_slice()), None),
             };
-            if shape.is_some() && cfg.natural {
-                let sq: f64 = rg.iter().map(|v| v * v).sum();
+            let rg: Vec<f64> = if shape.is_some() && cfg.natural {
+                let sq: f64 = r32.iter().map(|v| f64::from(*v) * f64::from(*v)).sum();
                 ratio_sum += sq / cfg.damping;
                 n_proj += 1;
-                push_history(ts, rg.iter().map(|v| *v as f32).collect(), cfg.history);
-                rg = woodbury_cached(&ts.history, &ts.gram, cfg.damping)?;
-            }
+                push_history(ts, r32.into_owned(), cfg.history);
+                woodbury_cached(&ts.history, &ts.gram, cfg.damping)?
+            } else {
+                r32.iter().map(|v| f64::from(*v)).collect()
+            };
             // Adam on R.
             let mut nrm = vec![0.0f64; rg.len()];
             for (((mk, vk), gk), nk) in ts.m.iter_mut().zip(ts.v.iter_mut()).zip(&rg).zip(&mut nrm)

@@ -334,18 +334,19 @@ pub fn galore_cost(
             .collect::<Vec<f32>>(),
     ];
     let decay = [false];
+    // `warm` untimed steps (the last one is `time_ms`'s own warm-up), then `reps` timed ones.
     let time = |t: &mut dyn GradientTransform, warm: usize| -> optlab_core::Result<f64> {
         let mut p = vec![vec![0.0f32; m * n]];
-        for _ in 0..warm {
+        for _ in 1..warm {
             t.apply(1e-3, &mut p, &g, &decay)?;
         }
-        let mut v = Vec::new();
-        for _ in 0..reps.max(1) {
-            let s = Instant::now();
-            t.apply(1e-3, &mut p, &g, &decay)?;
-            v.push(s.elapsed().as_secs_f64() * 1e3);
-        }
-        Ok(median(v))
+        let mut res = Ok(());
+        let ms = time_ms(reps, || {
+            if res.is_ok() {
+                res = t.apply(1e-3, &mut p, &g, &decay);
+            }
+        });
+        res.map(|()| ms)
     };
     let cfg = |gap: u64| GaLoreConfig {
         rank,

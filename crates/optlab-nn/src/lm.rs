@@ -24,7 +24,7 @@
 //! # Ok(()) }
 //! ```
 
-use crate::flat::{leaves, to_vec};
+use crate::flat::{ce_backward, leaves, to_vec};
 use crate::mlp::softmax_cross_entropy_grad;
 use burn::Tensor;
 use burn::tensor::activation::gelu;
@@ -417,11 +417,8 @@ impl TinyLm {
         let device = Device::flex().autodiff();
         let leaves = leaves(params, &device, |_| true);
         let logits = self.forward(&leaves, inputs, batch, t, &device);
-        let z = to_vec(logits.clone(), "lm: logits")?;
         let y: Vec<usize> = targets.iter().map(|&v| v as usize).collect();
-        let (loss, g) = softmax_cross_entropy_grad(&z, &y, self.cfg.vocab);
-        let gt = Tensor::<2>::from_data(TensorData::new(g, [batch * t, self.cfg.vocab]), &device);
-        let grads = (logits * gt).sum().backward();
+        let (loss, grads) = ce_backward(logits, &y, self.cfg.vocab, "lm: logits")?;
         let mut out = Vec::with_capacity(leaves.len());
         for (leaf, info) in leaves.iter().zip(&self.info) {
             let g = leaf.grad(&grads).ok_or_else(|| {

@@ -202,14 +202,7 @@ impl Mlp {
         let leaves = self.leaves(params, &device, true);
         let xt = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [y.len(), d]), &device);
         let logits = self.forward(&leaves, xt);
-        let z = logits
-            .clone()
-            .into_data()
-            .try_to_vec::<f32>()
-            .map_err(|e| Error::Other(format!("mlp: logits data: {e:?}")))?;
-        let (loss, g) = softmax_cross_entropy_grad(&z, y, k);
-        let gt = Tensor::<2>::from_data(TensorData::new(g, [y.len(), k]), &device);
-        let grads = (logits * gt).sum().backward();
+        let (loss, grads) = crate::flat::ce_backward(logits, y, k, "mlp: logits")?;
         let mut out = Vec::with_capacity(leaves.len());
         for leaf in &leaves {
             let g = leaf

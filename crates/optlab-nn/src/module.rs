@@ -23,7 +23,7 @@ use crate::flat::to_vec;
 use crate::lora::LoraTarget;
 use burn::Tensor;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
-use burn::tensor::TensorData;
+use burn::tensor::{DType, TensorData};
 use optlab_core::{Error, Result};
 
 /// Path bookkeeping shared by the visitor and the mapper.
@@ -46,26 +46,36 @@ impl Path {
     }
 }
 
+/// What a [`Reader`] collects besides names and shapes.
+#[derive(Clone, Copy)]
+enum Read<'a> {
+    /// Nothing: only a check that every parameter is f32 (an empty `Ok` per parameter).
+    Layout,
+    /// The values.
+    Values,
+    /// The gradients in these `Gradients`.
+    Grads(&'a burn::tensor::Gradients),
+}
+
 /// Collects names, shapes and (optionally) values or gradients of the float parameters.
 struct Reader<'a> {
     path: Path,
     names: Vec<String>,
     shapes: Vec<Vec<usize>>,
     values: Vec<Result<Vec<f32>>>,
-    grads: Option<&'a burn::tensor::Gradients>,
+    read: Read<'a>,
     /// Whether every parameter lives on an autodiff device.
     autodiff: bool,
 }
 
 impl<'a> Reader<'a> {
-    /// Reads values, or the gradients in `grads` when given.
-    fn new(grads: Option<&'a burn::tensor::Gradients>) -> Self {
+    fn new(read: Read<'a>) -> Self {
         Reader {
             path: Path::default(),
             names: Vec::new(),
             shapes: Vec::new(),
             values: Vec::new(),
-            grads,
+            read,
             autodiff: true,
         }
     }
@@ -84,12 +94,17 @@ impl ModuleVisitor for Reader<'_> {
         self.autodiff &= t.device().is_autodiff();
         let shape = t.dims().to_vec();
         let n: usize = shape.iter().product();
-        let value = match self.grads {
+        let value = match self.read {
+            Read::Layout if t.dtype() == DType::F32 => Ok(Vec::new()),
+            Read::Layout => Err(Error::Other(format!(
+                "{name} data: {:?}, expected f32",
+                t.dtype()
+            ))),
             // A parameter the loss does not use has a zero gradient.
-            Some(g) => t
+            Read::Grads(g) => t
                 .grad(g)
                 .map_or_else(|| Ok(vec![0.0; n]), |gt| to_vec(gt, &name)),
-            None => to_vec(t, &name),
+            Read::Values => to_vec(t, &name),
         };
         self.names.push(name);
         self.shapes.push(shape);
@@ -132,7 +147,7 @@ impl<M: Module + Clone> FlatModule<M> {
     /// Record the module's float parameters (names, shapes). The module should live on an
     /// autodiff device (`Device::flex().autodiff()`) for [`Self::loss_and_grads`].
     pub fn new(module: M) -> Result<Self> {
-        let mut r = Reader::new(None);
+        let mut r = Reader::new(Read::Layout);
         module.visit(&mut r);
         for v in r.values {
             v?;
@@ -189,7 +204,7 @@ impl<M: Module + Clone> FlatModule<M> {
 
     /// The module's current parameter values.
     pub fn params(&self) -> Result<Vec<Vec<f32>>> {
-        let mut r = Reader::new(None);
+        let mut r = Reader::new(Read::Values);
         self.module.visit(&mut r);
         r.values.into_iter().collect()
     }
@@ -248,7 +263,7 @@ impl<M: Module + Clone> FlatModule<M> {
             ));
         }
         let grads = l.backward();
-        let mut r = Reader::new(Some(&grads));
+        let mut r = Reader::new(Read::Grads(&grads));
         m.visit(&mut r);
         let g: Result<Vec<Vec<f32>>> = r.values.into_iter().collect();
         Ok((value, g?))

@@ -74,12 +74,9 @@ impl OptimizerState {
         }
     }
 
-    /// Optimizer-state memory in bytes.
+    /// Optimizer-state memory in bytes (both states are f32).
     pub fn bytes(&self) -> usize {
-        match self {
-            OptimizerState::Lion(s) => s.bytes(),
-            OptimizerState::AdamW(s) => s.bytes(),
-        }
+        self.numel() * std::mem::size_of::<f32>()
     }
 }
 

@@ -9,13 +9,12 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, TensorData};
 use optlab_core::Result;
-use optlab_nn::adamw::{AdamWConfig, AdamWState};
 use optlab_nn::lora::{GgpoConfig, GgpoNoise, GgpoState, Lora, ggpo_step};
 use optlab_nn::module::FlatModule;
 use optlab_nn::step::sam_step;
 
 mod common;
-use common::rel_err;
+use common::{rel_err, values};
 
 #[derive(Module, Debug)]
 struct Net {
@@ -58,10 +57,6 @@ fn mse(m: &Net, x: &[f32], y: &[f32]) -> Tensor<1> {
     let h = m.l1.forward(xt).tanh();
     let e = m.l2.forward(h) - yt;
     (e.clone() * e).mean().reshape([1])
-}
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().try_to_vec::<f32>().unwrap()
 }
 
 #[test]
@@ -136,14 +131,7 @@ fn lora_ggpo_and_sam_train_a_burn_module_and_leave_its_base_alone() {
     for sam in [false, true] {
         let mut p = lora.init(3);
         let sizes = lora.param_sizes();
-        let mut opt = (
-            AdamWConfig {
-                lr: 1e-2,
-                weight_decay: 0.0,
-                ..Default::default()
-            },
-            AdamWState::<f32>::new(&sizes),
-        );
+        let mut opt = common::adamw(1e-2, &sizes);
         let decay = vec![false; sizes.len()];
         let mut gg = GgpoState::new(3);
         let cfg = GgpoConfig {

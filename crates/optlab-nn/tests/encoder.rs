@@ -4,7 +4,6 @@
 //! (tests/fixtures/gen_encoder.py); bad folders; LoRA on the encoder's query/value matrices.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use optlab_nn::adamw::{AdamWConfig, AdamWState};
 use optlab_nn::encoder::{TokenBatch, load};
 use optlab_nn::lora::{Lora, LoraTarget};
 use optlab_nn::step::step;
@@ -155,14 +154,7 @@ fn lora_fine_tunes_query_and_value_matrices() {
     let labels = [0usize, 1, 1, 0];
     let mut p = lora.init(0);
     let sizes = lora.param_sizes();
-    let mut opt = (
-        AdamWConfig {
-            lr: 3e-2,
-            weight_decay: 0.0,
-            ..Default::default()
-        },
-        AdamWState::<f32>::new(&sizes),
-    );
+    let mut opt = common::adamw(3e-2, &sizes);
     let decay = vec![false; sizes.len()];
     let mut model = |q: &[Vec<f32>]| m.encoder.classify_loss_and_grads(q, &b, &labels, 2);
     let first = {

@@ -2,7 +2,6 @@
 //! (bench/peers/tiny_lm_jax.py --fixture), causality, sampling, data and bad input.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use optlab_nn::adamw::{AdamWConfig, AdamWState};
 use optlab_nn::lm::{CharVocab, LmData, TinyLm, TinyLmConfig};
 use optlab_nn::step::step;
 use serde_json::Value;
@@ -90,14 +89,7 @@ fn training_steps_fit_a_batch_and_generation_is_seeded() {
     let mut rng = optlab_core::seed::stream(0, "b");
     let (x, y) = data.batch(&mut rng, 8, 16);
     let sizes = lm.param_sizes();
-    let mut opt = (
-        AdamWConfig {
-            lr: 1e-2,
-            weight_decay: 0.0,
-            ..Default::default()
-        },
-        AdamWState::<f32>::new(&sizes),
-    );
+    let mut opt = common::adamw(1e-2, &sizes);
     let decay = lm.decay_mask();
     let first = lm.loss(&params, &x, &y, 8).unwrap();
     // log(vocab) at initialization (weights N(0, 0.02²): nearly uniform predictions).

@@ -127,16 +127,7 @@ fn ggpo_without_noise_is_plain_lora_and_base_stays_frozen() {
     let lora = Lora::new(base(), vec![target()], vec![1], 2, 2.0).unwrap();
     let sizes = lora.param_sizes();
     let decay = vec![false; sizes.len()];
-    let mk = || {
-        (
-            AdamWConfig {
-                lr: 1e-2,
-                weight_decay: 0.0,
-                ..Default::default()
-            },
-            AdamWState::<f32>::new(&sizes),
-        )
-    };
+    let mk = || common::adamw(1e-2, &sizes);
     let (mut t1, mut t2) = (mk(), mk());
     let mut p1 = lora.init(3);
     let mut p2 = p1.clone();
@@ -379,16 +370,7 @@ fn ggpo_resume_equals_no_resume() {
         beta: 0.5,
         noise: GgpoNoise::SumOfSquares,
     };
-    let new_opt = || {
-        (
-            AdamWConfig {
-                lr: 1e-2,
-                weight_decay: 0.0,
-                ..Default::default()
-            },
-            AdamWState::<f32>::new(&sizes),
-        )
-    };
+    let new_opt = || common::adamw(1e-2, &sizes);
     let run = |p: &mut Vec<Vec<f32>>,
                opt: &mut (AdamWConfig, AdamWState<f32>),
                st: &mut GgpoState,

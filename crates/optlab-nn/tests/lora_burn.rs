@@ -15,7 +15,7 @@ use burn::tensor::{Device, TensorData};
 use optlab_nn::lora::{Lora, LoraTarget};
 
 mod common;
-use common::rel_err;
+use common::{rel_err, values};
 
 const D_IN: usize = 6;
 const D_OUT: usize = 4;
@@ -23,10 +23,6 @@ const RANK: usize = 2;
 const ALPHA: f64 = 3.0;
 const BATCH: usize = 5;
 const LR: f64 = 0.05;
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().try_to_vec::<f32>().unwrap()
-}
 
 /// Batch `x` (`BATCH x D_IN`) and loss weights `c` (`BATCH x D_OUT`) of step `k`; the loss is
 /// `L = Σ (x W' + b) ⊙ c`, so `∂L/∂W' = xᵀ c` and `∂L/∂b = Σ_rows c`.

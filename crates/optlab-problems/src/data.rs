@@ -438,9 +438,7 @@ pub fn mnist_like(source: &Dataset, copies: usize, seed: u64) -> Result<Dataset>
             source.n_features
         )));
     }
-    if copies == 0 {
-        return Err(Error::config("copies", "must be at least 1"));
-    }
+    optlab_core::config::at_least_one("copies", copies as u64)?;
     let mut rng = optlab_core::seed::stream(seed, "mnist-like");
     let mut x = Vec::with_capacity(source.len() * copies * 256);
     let mut y = Vec::with_capacity(source.len() * copies);

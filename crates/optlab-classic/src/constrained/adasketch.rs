@@ -566,26 +566,21 @@ impl Solver for AdaSketch {
         let mut alpha = 1.0;
         let mut xt = vec![0.0; n];
         let mut lt = vec![0.0; m];
+        let mut floor = None;
         for _ in 0..=cfg.max_backtracks {
             if alpha < 1.0 && alpha * dd.abs() <= resolution {
                 // The unit step was rejected and even the decrease the linear model predicts
                 // (α|∇L_ηᵀz|, 1/β times what Armijo asks) is below the merit's floating-point
                 // resolution: further halvings could only be accepted by rounding luck. Stop
                 // honestly, keeping the current iterate.
-                s.counts = self.problem.counts().clone();
-                let status = Status::Stalled {
-                    reason: format!(
-                        "line search halved the step to {alpha:.1e}: the merit decrease the \
-                         linear model predicts ({:.2e}) is below the merit's floating-point \
-                         resolution ({resolution:.2e}) at KKT residual {:.2e}",
-                        alpha * dd.abs(),
-                        s.kkt
-                    ),
-                };
-                return Ok(StepReport {
-                    metrics: self.metrics(s),
-                    stop: Some(status),
-                });
+                floor = Some(format!(
+                    "line search halved the step to {alpha:.1e}: the merit decrease the linear \
+                     model predicts ({:.2e}) is below the merit's floating-point resolution \
+                     ({resolution:.2e}) at KKT residual {:.2e}",
+                    alpha * dd.abs(),
+                    s.kkt
+                ));
+                break;
             }
             for i in 0..n {
                 xt[i] = s.x[i] + alpha * dir[i];
@@ -617,14 +612,17 @@ impl Solver for AdaSketch {
             alpha *= 0.5;
         }
         s.counts = self.problem.counts().clone();
-        let status = self.stuck(
-            s,
-            &jac,
-            format!(
-                "line search failed after {} halvings (directional derivative {dd:.2e})",
-                cfg.max_backtracks
+        let status = match floor {
+            Some(reason) => Status::Stalled { reason },
+            None => self.stuck(
+                s,
+                &jac,
+                format!(
+                    "line search failed after {} halvings (directional derivative {dd:.2e})",
+                    cfg.max_backtracks
+                ),
             ),
-        );
+        };
         Ok(StepReport {
             metrics: self.metrics(s),
             stop: Some(status),

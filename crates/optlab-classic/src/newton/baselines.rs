@@ -163,20 +163,22 @@ pub fn cubic_step(
         return Some((vec![0.0; n], 0.0, 0));
     }
     let facts = std::cell::Cell::new(0u64);
-    let solve = |r: f64| -> Option<(Cholesky, Vec<f64>, f64)> {
+    // The factor, the step `t`, `B t` and `||t||_B` at `r`.
+    let solve = |r: f64| -> Option<(Cholesky, Vec<f64>, Vec<f64>, f64)> {
         facts.set(facts.get() + 1);
         let chol = Cholesky::new(&metric.regularize(a, m * r)).ok()?;
         let t: Vec<f64> = chol.solve(g).iter().map(|v| -v).collect();
-        let tn = metric.primal_norm(&t);
-        Some((chol, t, tn))
+        let bt = metric.apply(&t);
+        let tn = dot(&t, &bt).max(0.0).sqrt();
+        Some((chol, t, bt, tn))
     };
     let model = |t: &[f64], tn: f64| dot(g, t) + 0.5 * dot(&matvec(a, t), t) + m * tn.powi(3) / 3.0;
     let (mut lo, mut hi) = (0.0f64, 1.0f64);
     let mut cur = None;
     for _ in 0..100 {
         match solve(hi) {
-            Some((chol, t, tn)) if hi - tn >= 0.0 => {
-                cur = Some((hi, chol, t, tn));
+            Some((chol, t, bt, tn)) if hi - tn >= 0.0 => {
+                cur = Some((hi, chol, t, bt, tn));
                 break;
             }
             _ => {
@@ -185,14 +187,13 @@ pub fn cubic_step(
             }
         }
     }
-    let (mut r, mut chol, mut t, mut tn) = cur?;
+    let (mut r, mut chol, mut t, mut bt, mut tn) = cur?;
     for _ in 0..100 {
         let phi = r - tn;
         if phi.abs() <= 1e-13 * r || hi - lo <= 1e-15 * hi {
             let v = model(&t, tn);
             return Some((t, v, facts.get()));
         }
-        let bt = metric.apply(&t);
         let dphi = 1.0 + m / tn * dot(&chol.solve(&bt), &bt);
         let newton = r - phi / dphi;
         let mut next = if newton > lo && newton < hi {
@@ -202,13 +203,13 @@ pub fn cubic_step(
         };
         loop {
             match solve(next) {
-                Some((c, tt, ttn)) => {
+                Some((c, tt, btt, ttn)) => {
                     if next - ttn >= 0.0 {
                         hi = next;
                     } else {
                         lo = next;
                     }
-                    (r, chol, t, tn) = (next, c, tt, ttn);
+                    (r, chol, t, bt, tn) = (next, c, tt, btt, ttn);
                     break;
                 }
                 None => {
@@ -424,6 +425,11 @@ impl Baseline {
         Ok(Self::make(Kind::Fgm(cfg), problem, metric, cfg.stopping()))
     }
 
+    /// The driver's limits (the config's stopping rules).
+    pub fn termination(&self) -> optlab_core::Termination {
+        self.stop.termination()
+    }
+
     fn make(kind: Kind, problem: Counted, metric: Metric, stop: Stopping) -> Self {
         let f_star = problem.inner().known_minimum();
         Baseline {
@@ -469,6 +475,16 @@ impl Baseline {
                 reason: format!("search exhausted: {trials} trials rejected"),
             }),
         })
+    }
+
+    /// `f(x)` and `∇f(x)` into `g`; a non-finite value or gradient is the run's
+    /// `NumericalFailure` (the last iterate kept).
+    fn value_grad_finite(&mut self, s: &mut SmoothState, x: &[f64], g: &mut [f64]) -> Result<f64> {
+        let f = self.problem.value_grad(x, g);
+        if !f.is_finite() || g.iter().any(|v| !v.is_finite()) {
+            return Err(self.non_finite(s));
+        }
+        Ok(f)
     }
 
     fn non_finite(&mut self, s: &mut SmoothState) -> Error {
@@ -560,10 +576,7 @@ impl Solver for Baseline {
                     };
                     let d: Vec<f64> = chol.solve(&s.g).iter().map(|v| -v).collect();
                     let x_new = step_point(&s.x, &d, 1.0);
-                    let f_new = self.problem.value_grad(&x_new, &mut g_new);
-                    if !f_new.is_finite() || g_new.iter().any(|v| !v.is_finite()) {
-                        return Err(self.non_finite(s));
-                    }
+                    let f_new = self.value_grad_finite(s, &x_new, &mut g_new)?;
                     let gn = self.metric.dual_norm(&g_new);
                     if -dot(&g_new, &d) >= gn * gn / (4.0 * lambda) {
                         s.param = (s.param / 4.0).max(cfg.h_min);
@@ -591,10 +604,7 @@ impl Solver for Baseline {
                         return Err(self.non_finite(s));
                     }
                     if f_new <= s.f + model {
-                        let f_new = self.problem.value_grad(&x_new, &mut g_new);
-                        if !f_new.is_finite() || g_new.iter().any(|v| !v.is_finite()) {
-                            return Err(self.non_finite(s));
-                        }
+                        let f_new = self.value_grad_finite(s, &x_new, &mut g_new)?;
                         let used = s.param;
                         s.param = (s.param / 2.0).max(cfg.h_min);
                         self.accept(s, x_new, f_new, g_new, trial, used);
@@ -614,10 +624,7 @@ impl Solver for Baseline {
                             .zip(&s.x)
                             .map(|(v, x)| (a * v + s.a_sum * x) / (a + s.a_sum))
                             .collect();
-                    let f_y = self.problem.value_grad(&y, &mut g_y);
-                    if !f_y.is_finite() || g_y.iter().any(|v| !v.is_finite()) {
-                        return Err(self.non_finite(s));
-                    }
+                    let f_y = self.value_grad_finite(s, &y, &mut g_y)?;
                     let dir = self.metric.inverse_apply(&g_y);
                     let t = step_point(&y, &dir, -1.0 / l);
                     let f_t = self.problem.value(&t);
@@ -627,10 +634,7 @@ impl Solver for Baseline {
                     let dt: Vec<f64> = t.iter().zip(&y).map(|(a, b)| a - b).collect();
                     let bound = f_y + dot(&g_y, &dt) + 0.5 * l * dot(&dt, &self.metric.apply(&dt));
                     if f_t <= bound {
-                        let f_t = self.problem.value_grad(&t, &mut g_new);
-                        if !f_t.is_finite() || g_new.iter().any(|v| !v.is_finite()) {
-                            return Err(self.non_finite(s));
-                        }
+                        let f_t = self.value_grad_finite(s, &t, &mut g_new)?;
                         s.param = (l / 2.0).max(cfg.l_min);
                         let ratio = s.a_sum / a;
                         s.v = t

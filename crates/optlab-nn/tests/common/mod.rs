@@ -78,3 +78,26 @@ pub fn rel_err(a: &[f32], b: &[f32]) -> f64 {
     });
     diff / scale.max(1e-30)
 }
+
+/// AdamW at `lr` without weight decay, with zero moments for tensors of `sizes`.
+pub fn adamw(
+    lr: f64,
+    sizes: &[usize],
+) -> (
+    optlab_nn::adamw::AdamWConfig,
+    optlab_nn::adamw::AdamWState<f32>,
+) {
+    (
+        optlab_nn::adamw::AdamWConfig {
+            lr,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
+        optlab_nn::adamw::AdamWState::<f32>::new(sizes),
+    )
+}
+
+/// The f32 values of a burn tensor.
+pub fn values<const D: usize>(t: burn::Tensor<D>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().unwrap()
+}
