@@ -334,7 +334,18 @@ fn nan_mid_run_stops_with_numerical_failure_and_a_checkpoint() {
 
 #[test]
 fn check_passes_for_grn_and_lion() {
-    for m in ["grn", "lion"] {
+    check_passes(&["grn", "lion"]);
+}
+
+/// The conformance battery (state round trip through a checkpoint, resume = no resume,
+/// determinism, unknown keys) for the other NN optimizers and the new GRN baseline.
+#[test]
+fn check_passes_for_adamw_adadagrad_and_cubic_newton() {
+    check_passes(&["adamw", "adadagrad", "cubic-newton"]);
+}
+
+fn check_passes(methods: &[&str]) {
+    for &m in methods {
         let out = optlab()
             .args(["check", m])
             .assert()
