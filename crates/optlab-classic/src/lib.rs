@@ -1,5 +1,6 @@
 //! optlab's f64 methods on faer. Classic code never sees burn.
 
+pub mod anderson;
 pub mod bilevel;
 pub mod constrained;
 pub mod convex_relu;
