@@ -490,9 +490,8 @@ fn hyper(
     let (stoc, st_best) = grid(
         "StocBiO", "stocbio", problem, "alpha", &alphas, &sb, seeds, threads, key,
     )?;
-    // AID-CG is full-batch: on the RNN each call costs n_train/64 ≈ 9 mini-batch calls, so
-    // it runs in the full suite only there.
-    let run_aid = task == HyperTask::Clean || full;
+    // AID-CG is full-batch: on the RNN each call costs n_train/64 ≈ 9 mini-batch calls (the
+    // slowest part of the quick suite's bilevel section, but the claim is against it).
     let aid_common = sets(&[
         &format!("max_oracle_calls={budget}"),
         "max_iter=1000000",
@@ -500,21 +499,17 @@ fn hyper(
         "gamma=0.5",
     ]);
     // Full-batch oracles without noise: every seed gives the same run, so one is enough.
-    let (aid, aid_best) = if run_aid {
-        grid(
-            "AID-CG",
-            "aid-cg",
-            problem,
-            "alpha",
-            &aid_alphas,
-            &aid_common,
-            1,
-            threads,
-            key,
-        )?
-    } else {
-        (Vec::new(), 0)
-    };
+    let (aid, aid_best) = grid(
+        "AID-CG",
+        "aid-cg",
+        problem,
+        "alpha",
+        &aid_alphas,
+        &aid_common,
+        1,
+        threads,
+        key,
+    )?;
     let extra_keys: &[&str] = match task {
         HyperTask::Clean => &["test_acc", "precision", "recall"],
         HyperTask::Rnn => &["test_acc", "val_acc"],
@@ -528,10 +523,8 @@ fn hyper(
     header.push("rows touched".into());
     header.push("time (s)".into());
     let mut t = MarkdownTable::new(&header);
-    let mut groups: Vec<(&Vec<Setting>, usize)> = vec![(&bo_rep, bo_best), (&stoc, st_best)];
-    if run_aid {
-        groups.push((&aid, aid_best));
-    }
+    let groups: Vec<(&Vec<Setting>, usize)> =
+        vec![(&bo_rep, bo_best), (&stoc, st_best), (&aid, aid_best)];
     for (set, best) in &groups {
         for (i, s) in set.iter().enumerate() {
             let mut row = vec![
@@ -579,13 +572,8 @@ fn hyper(
                 "`hyper-rep-rnn`: digits read row by row (8 steps of 8 pixels), Elman RNN with 32 \
                  hidden units (1,312 upper-level parameters), linear softmax head as the lower \
                  level (ridge 1e-2) on 600 training rows, upper level: cross-entropy on 400 \
-                 validation rows through both; 797 test rows. Initial encoder: test accuracy {}.{}",
+                 validation rows through both; 797 test rows. Initial encoder: test accuracy {}.",
                 fmt_num(median(start.clone())),
-                if run_aid {
-                    ""
-                } else {
-                    " AID-CG (full-batch, ~9x the cost per call here) runs in `--suite full` only."
-                }
             ),
         ),
     };
@@ -620,7 +608,7 @@ fn hyper(
         .collect();
     let _ = writeln!(text, "{}.", parts.join(", "));
     let mut at_budget = serde_json::Value::Null;
-    if run_aid {
+    {
         // Equal data instead of equal calls: AID-CG's full-batch calls touch every row.
         let budget_rows = bo_rep[bo_best].med("samples");
         let a = &aid[aid_best];
