@@ -574,3 +574,40 @@ fn ziggurat_normals_have_the_right_moments_and_tails() {
         );
     }
 }
+
+/// A nonconvex model is minimized over its box, not stepped along its gradient: for
+/// `g = (1, 0.1)`, `H = diag(2, -2)` on `||z||_inf <= 1` the minimizer is `(-0.5, -1)` (the
+/// convex coordinate at its stationary point, the concave one at the bound its gradient points
+/// to).
+#[test]
+fn nonconvex_model_is_minimized_over_the_box() {
+    use optlab_classic::dfo::dsm::{box_model_minimizer, quadratic_model_point};
+    use optlab_linalg::faer::Mat;
+    let h = Mat::from_fn(2, 2, |i, j| match (i, j) {
+        (0, 0) => 2.0,
+        (1, 1) => -2.0,
+        _ => 0.0,
+    });
+    let z = box_model_minimizer(&[1.0, 0.1], &h, 1.0);
+    assert!(
+        (z[0] + 0.5).abs() < 1e-8 && (z[1] + 1.0).abs() < 1e-12,
+        "{z:?}"
+    );
+    // Through the search: samples of the saddle f = (x-1)^2 - (y-0.3)^2 + 5 around (0, 0); the
+    // model point lowers f (the Newton point of this model would be the saddle (1, 0.3)).
+    let f = |x: &[f64]| (x[0] - 1.0).powi(2) - (x[1] - 0.3).powi(2) + 5.0;
+    let mut rng = optlab_core::seed::stream(3, "model");
+    let cache: Vec<(Vec<f64>, f64)> = (0..30)
+        .map(|_| {
+            let x = vec![rng.random_range(-0.5..0.5), rng.random_range(-0.5..0.5)];
+            let v = f(&x);
+            (x, v)
+        })
+        .collect();
+    let y = quadratic_model_point(&cache, &[0.0, 0.0]).unwrap();
+    assert!(f(&y) < f(&[0.0, 0.0]) - 1.0, "{y:?}: {}", f(&y));
+    assert!(
+        (y[1] - 0.3).abs() > 0.5,
+        "moves along the concave direction: {y:?}"
+    );
+}

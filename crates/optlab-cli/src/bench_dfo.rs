@@ -216,9 +216,10 @@ fn evals_to(rows: &[Metrics], target: f64) -> Option<f64> {
         .and_then(|m| m.get("evals"))
 }
 
-fn cdsm(r: &mut Report, full: bool, threads: usize) -> Result<()> {
+fn cdsm(r: &mut Report, threads: usize) -> Result<()> {
     eprintln!("dfo: cDSM vs NOMAD on box-constrained test functions");
-    let seeds: u64 = if full { 10 } else { 5 };
+    // Ten starts in both suites (the claim asks for >= 10 seeds; the runs take seconds).
+    let seeds: u64 = 10;
     let peer = read_peer("dsm_nomad.json");
     let targets = [1e-1, 1e-3, 1e-5];
     let mut t = MarkdownTable::new(&[
@@ -511,7 +512,7 @@ fn surrogate(r: &mut Report, full: bool, threads: usize) -> Result<()> {
 /// The derivative-free section.
 pub fn dfo(r: &mut Report, full: bool, threads: usize) -> Result<()> {
     cbo(r, full, threads)?;
-    cdsm(r, full, threads)?;
+    cdsm(r, threads)?;
     surrogate(r, full, threads)?;
     Ok(())
 }

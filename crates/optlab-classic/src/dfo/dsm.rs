@@ -17,7 +17,8 @@
 //!    success doubles `r_dsm`, failure halves it.
 //!
 //! The search step first tries the minimizer of a least-squares quadratic model of the
-//! nearest cached evaluations (NOMAD's quadratic-model search, on by default there too), then
+//! nearest cached evaluations (NOMAD's quadratic-model search, on by default there too; a
+//! nonconvex model is minimized over a box, [`box_model_minimizer`]), then
 //! also tries the last successful displacement doubled (NOMAD's
 //! "speculative search") after a search or poll success.
 //!
@@ -263,24 +264,49 @@ pub fn quadratic_model_point(cache: &[(Vec<f64>, f64)], center: &[f64]) -> Optio
             k += 1;
         }
     }
-    let neg_g: Vec<f64> = g.iter().map(|v| -v).collect();
-    let z = match optlab_linalg::Cholesky::new(&h) {
-        Ok(ch) => ch.solve(&neg_g),
-        Err(_) => {
-            let m = g.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-            if m == 0.0 {
-                return None;
-            }
-            neg_g.iter().map(|v| v / m).collect()
+    // A convex model: its minimizer, clamped to the reach. Otherwise (indefinite or singular
+    // `H`, common in curved valleys): the model minimized over the box `||z||_inf <= reach` by
+    // projected gradient from the incumbent (NOMAD also minimizes its model over a box).
+    let zc: Vec<f64> = match optlab_linalg::Cholesky::new(&h) {
+        Ok(ch) => {
+            let neg_g: Vec<f64> = g.iter().map(|v| -v).collect();
+            ch.solve(&neg_g)
+                .iter()
+                .map(|v| v.clamp(-MODEL_REACH, MODEL_REACH))
+                .collect()
         }
+        Err(_) => box_model_minimizer(&g, &h, MODEL_REACH),
     };
-    let zc: Vec<f64> = z
-        .iter()
-        .map(|v| v.clamp(-MODEL_REACH, MODEL_REACH))
-        .collect();
     zc.iter()
         .all(|v| v.is_finite())
         .then(|| center.iter().zip(&zc).map(|(c, v)| c + rho * v).collect())
+}
+
+/// A local minimizer of `g·z + ½ zᵀHz` over `||z||_inf <= reach` by projected gradient from
+/// `z = 0` (step `1/L`, `L` the largest absolute row sum of `H`, a bound on its norm; at most
+/// 500 sweeps, until no coordinate moves by more than 1e-10).
+pub fn box_model_minimizer(g: &[f64], h: &optlab_linalg::faer::Mat<f64>, reach: f64) -> Vec<f64> {
+    let n = g.len();
+    let lip = (0..n)
+        .map(|i| (0..n).map(|j| h[(i, j)].abs()).sum::<f64>())
+        .fold(0.0f64, f64::max)
+        .max(1e-12);
+    let mut z = vec![0.0; n];
+    for _ in 0..500 {
+        let grad: Vec<f64> = (0..n)
+            .map(|i| g[i] + (0..n).map(|j| h[(i, j)] * z[j]).sum::<f64>())
+            .collect();
+        let mut moved = 0.0f64;
+        for (zi, gi) in z.iter_mut().zip(&grad) {
+            let new = (*zi - gi / lip).clamp(-reach, reach);
+            moved = moved.max((new - *zi).abs());
+            *zi = new;
+        }
+        if moved < 1e-10 {
+            break;
+        }
+    }
+    z
 }
 
 /// The solver (cDSM, hybrid, or attack-only).
