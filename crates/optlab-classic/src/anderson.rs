@@ -63,20 +63,7 @@ pub struct Anderson {
     pub reg: f64,
 }
 
-/// Inner product with eight independent partial sums (vectorizes; a fixed order, so
-/// deterministic).
-pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
-            acc[k] += x[k] * y[k];
-        }
-    }
-    let tail: f64 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f64>() + tail
-}
+use optlab_linalg::dot_lanes as dot;
 
 /// Solves the SPD system `a x = b` (`a` is `m x m`, row-major) by Cholesky; `None` when it is
 /// not numerically positive definite.
@@ -87,7 +74,7 @@ fn cholesky_solve(mut a: Vec<f64>, mut b: Vec<f64>) -> Option<Vec<f64>> {
         for k in 0..j {
             d -= a[j * m + k] * a[j * m + k];
         }
-        if !(d > 0.0) || !d.is_finite() {
+        if d <= 0.0 || !d.is_finite() {
             return None;
         }
         let d = d.sqrt();
@@ -119,12 +106,15 @@ fn cholesky_solve(mut a: Vec<f64>, mut b: Vec<f64>) -> Option<Vec<f64>> {
 
 impl Anderson {
     /// The next point to evaluate, given the point `x` just evaluated (its first `core` entries)
-    /// and `tx = T(x)` (full vector).
+    /// and `tx = T(x)` (full vector). With `memory = 0` the next point is always `T(x)`.
     pub fn next(&self, st: &mut AndersonState, x: &[f64], tx: Vec<f64>) -> (Vec<f64>, Outcome) {
+        if self.memory == 0 {
+            return (tx, Outcome::Plain);
+        }
         let c = self.core;
         let g: Vec<f64> = x[..c].iter().zip(&tx[..c]).map(|(a, b)| a - b).collect();
         let gnorm = dot(&g, &g).sqrt();
-        if st.pending && !(gnorm <= st.last_gnorm) {
+        if st.pending && (gnorm.is_nan() || gnorm > st.last_gnorm) {
             st.rejected += 1;
             st.pending = false;
             st.dt.clear();
@@ -145,7 +135,8 @@ impl Anderson {
                     .collect(),
             ));
             let new: Vec<f64> = g.iter().zip(st.last_g.iter()).map(|(a, b)| a - b).collect();
-            if st.dt.len() > self.memory {
+            // `while`: a resumed run may have been given a smaller memory.
+            while st.dt.len() > self.memory {
                 st.dt.remove(0);
                 st.dg.remove(0);
                 st.gram.remove(0);
@@ -252,6 +243,21 @@ mod tests {
         let (p1, o1) = aa.next(&mut st, &[2.0, 6.0], vec![1.0, 3.0]);
         assert_eq!(o1, Outcome::Extrapolated);
         assert!(p1[0].abs() < 1e-15 && p1[1].abs() < 1e-15, "{p1:?}");
+    }
+
+    /// Memory 0 is the plain iteration (no panic, no state).
+    #[test]
+    fn memory_zero_is_the_plain_iteration() {
+        let aa = Anderson {
+            memory: 0,
+            core: 1,
+            reg: 0.0,
+        };
+        let mut st = AndersonState::default();
+        for (x, tx) in [(4.0, 2.0), (2.0, 1.0), (1.0, 0.5)] {
+            assert_eq!(aa.next(&mut st, &[x], vec![tx]), (vec![tx], Outcome::Plain));
+        }
+        assert_eq!(st, AndersonState::default());
     }
 
     /// An extrapolation whose residual is larger than the plain point's is rejected: the next

@@ -356,56 +356,49 @@ pub struct AdmmState {
 }
 
 impl AdmmState {
-    /// The iterate the ADMM map acts on: `(z, lambda, s, nu)` of both halves.
-    fn core(&self) -> [&Vec<f64>; 8] {
-        [
-            &self.zv, &self.zw, &self.lv, &self.lw, &self.sv, &self.sw, &self.nv, &self.nw,
-        ]
+    /// What Anderson acceleration extrapolates, and how many of them (the first) make up the
+    /// iterate of the ADMM map: `(z, lambda)` of both halves, with the CP also the slacks and
+    /// their duals `(s, nu)`, and with the BCE loss also `u = (v, w)` (its u-step starts from
+    /// the last `u`). The rest are passengers linear in the iterate: the cached `G^T s`,
+    /// `G^T nu`. (With the squared loss `u` is an output only and is not extrapolated.)
+    fn accelerated(&mut self, cp: bool, bce: bool) -> (Vec<&mut Vec<f64>>, usize) {
+        let mut v: Vec<&mut Vec<f64>> =
+            vec![&mut self.zv, &mut self.zw, &mut self.lv, &mut self.lw];
+        if cp {
+            v.extend([&mut self.sv, &mut self.sw, &mut self.nv, &mut self.nw]);
+        }
+        if bce {
+            v.extend([&mut self.v, &mut self.w]);
+        }
+        let core = v.len();
+        if cp {
+            v.extend([
+                &mut self.gts_v,
+                &mut self.gts_w,
+                &mut self.gtn_v,
+                &mut self.gtn_w,
+            ]);
+        }
+        (v, core)
     }
 
-    /// The iterate followed by the quantities linear in it that ride along (the cached
-    /// `G^T s`, `G^T nu`, and `u`), when `passengers`.
-    fn pack(&self, passengers: bool) -> Vec<f64> {
+    /// The accelerated vectors, concatenated (`passengers`: all of them, else the iterate).
+    fn pack(&mut self, cp: bool, bce: bool, passengers: bool) -> Vec<f64> {
+        let (fields, core) = self.accelerated(cp, bce);
+        let take = if passengers { fields.len() } else { core };
         let mut out = Vec::new();
-        for p in self.core() {
-            out.extend_from_slice(p);
-        }
-        if passengers {
-            for p in [
-                &self.gts_v,
-                &self.gts_w,
-                &self.gtn_v,
-                &self.gtn_w,
-                &self.v,
-                &self.w,
-            ] {
-                out.extend_from_slice(p);
-            }
+        for f in &fields[..take] {
+            out.extend_from_slice(f);
         }
         out
     }
 
     /// Inverse of [`AdmmState::pack`] with passengers.
-    fn unpack(&mut self, x: &[f64]) {
+    fn unpack(&mut self, cp: bool, bce: bool, x: &[f64]) {
         let mut at = 0;
-        for p in [
-            &mut self.zv,
-            &mut self.zw,
-            &mut self.lv,
-            &mut self.lw,
-            &mut self.sv,
-            &mut self.sw,
-            &mut self.nv,
-            &mut self.nw,
-            &mut self.gts_v,
-            &mut self.gts_w,
-            &mut self.gtn_v,
-            &mut self.gtn_w,
-            &mut self.v,
-            &mut self.w,
-        ] {
-            let len = p.len();
-            p.copy_from_slice(&x[at..at + len]);
+        for f in self.accelerated(cp, bce).0 {
+            let len = f.len();
+            f.copy_from_slice(&x[at..at + len]);
             at += len;
         }
     }
@@ -524,21 +517,11 @@ fn mm(lhs: MatRef<'_, f64>, rhs: MatRef<'_, f64>) -> Vec<f64> {
 }
 
 fn sq(a: &[f64]) -> f64 {
-    crate::anderson::dot(a, a)
+    optlab_linalg::dot_lanes(a, a)
 }
 
-/// `||a - b||^2` with eight partial sums (vectorizes).
 fn sqdiff(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
-            acc[k] += (x[k] - y[k]) * (x[k] - y[k]);
-        }
-    }
-    let tail: f64 = ra.iter().zip(rb).map(|(x, y)| (x - y) * (x - y)).sum();
-    acc.iter().sum::<f64>() + tail
+    optlab_linalg::sqdist_lanes(a, b)
 }
 
 impl ConvexReluAdmm {
@@ -1001,12 +984,14 @@ impl Solver for ConvexReluAdmm {
 
     fn step(&mut self, s: &mut AdmmState, _ctx: &mut RunContext) -> Result<StepReport> {
         let memory = self.cfg.anderson_memory as usize;
-        let x = (memory > 0).then(|| s.pack(false));
+        let cp = matches!(self.cfg.formulation, Formulation::Cp);
+        let bce = self.cfg.loss == Loss::Bce;
+        let x = (memory > 0).then(|| s.pack(cp, bce, false));
         self.iterate(s);
         if let Some(x) = x
             && self.converged(s).is_none()
         {
-            let tx = s.pack(true);
+            let tx = s.pack(cp, bce, true);
             let acc = Anderson {
                 memory,
                 core: x.len(),
@@ -1015,7 +1000,7 @@ impl Solver for ConvexReluAdmm {
             let mut mem = std::mem::take(&mut s.anderson);
             let (next, _) = acc.next(&mut mem, &x, tx);
             s.anderson = mem;
-            s.unpack(&next);
+            s.unpack(cp, bce, &next);
         }
         Ok(StepReport::go(self.metrics(s)))
     }

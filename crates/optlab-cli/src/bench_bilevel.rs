@@ -608,28 +608,26 @@ fn hyper(
         .collect();
     let _ = writeln!(text, "{}.", parts.join(", "));
     let mut at_budget = serde_json::Value::Null;
+    // Equal data instead of equal calls: AID-CG's full-batch calls touch every row.
+    let budget_rows = bo_rep[bo_best].med("samples");
+    let a = &aid[aid_best];
+    if let Some(&(rows, v)) = a
+        .curve_by("samples", key)
+        .iter()
+        .rev()
+        .find(|(x, _)| *x <= budget_rows)
     {
-        // Equal data instead of equal calls: AID-CG's full-batch calls touch every row.
-        let budget_rows = bo_rep[bo_best].med("samples");
-        let a = &aid[aid_best];
-        if let Some(&(rows, v)) = a
-            .curve_by("samples", key)
-            .iter()
-            .rev()
-            .find(|(x, _)| *x <= budget_rows)
-        {
-            let _ = writeln!(
-                text,
-                "\nAt BO-REP's data budget ({} rows touched) {} had reached {} (ratio {:.2}, \
-                 after {} rows).",
-                fmt_num(budget_rows),
-                a.label,
-                fmt_num(v),
-                v / bo_v,
-                fmt_num(rows)
-            );
-            at_budget = serde_json::json!({"rows": budget_rows, "aid_cg_upper": v});
-        }
+        let _ = writeln!(
+            text,
+            "\nAt BO-REP's data budget ({} rows touched) {} had reached {} (ratio {:.2}, \
+             after {} rows).",
+            fmt_num(budget_rows),
+            a.label,
+            fmt_num(v),
+            v / bo_v,
+            fmt_num(rows)
+        );
+        at_budget = serde_json::json!({"rows": budget_rows, "aid_cg_upper": v});
     }
     r.section(title, &text);
     let mut series = Vec::new();

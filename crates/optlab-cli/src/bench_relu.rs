@@ -51,6 +51,7 @@ fn export(
 /// time, the solver and its final state.
 struct AdmmRun {
     curve: Vec<(f64, f64, f64)>,
+    status: optlab_core::Status,
     total: f64,
     admm: ConvexReluAdmm,
     st: AdmmState,
@@ -78,6 +79,7 @@ fn admm_curve(cfg: ConvexReluConfig, data: &ReluData, patterns: &[Vec<bool>]) ->
         .collect();
     Ok(AdmmRun {
         curve,
+        status: sum.status,
         total: sum.wall_time_s + setup,
         admm,
         st,
@@ -199,11 +201,7 @@ pub fn convex_relu(r: &mut Report, full: bool, threads: usize) -> Result<()> {
                     obj,
                     run.st.k,
                     fmt_num(run.total),
-                    if run.st.k < iters {
-                        "converged"
-                    } else {
-                        "iteration limit"
-                    }
+                    run.status.label()
                 ),
                 fmt_num(m.0),
                 fmt_num(m.1),
@@ -215,7 +213,7 @@ pub fn convex_relu(r: &mut Report, full: bool, threads: usize) -> Result<()> {
             ]);
             if let Some((opt, _)) = clarabel {
                 plots.push(Series::new(
-                    &format!("{name}, {label}"),
+                    format!("{name}, {label}"),
                     run.curve
                         .iter()
                         .map(|(t, f, _)| (*t, ((f - opt) / opt).abs().max(1e-16)))
