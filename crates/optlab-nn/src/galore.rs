@@ -618,25 +618,27 @@ impl GradientTransform for (GaLoreConfig, GaLoreState) {
             } else {
                 r32.iter().map(|v| f64::from(*v)).collect()
             };
-            // Adam on R.
-            let mut nrm = vec![0.0f64; rg.len()];
-            for (((mk, vk), gk), nk) in ts.m.iter_mut().zip(ts.v.iter_mut()).zip(&rg).zip(&mut nrm)
-            {
-                let m1 = b1 * f64::from(*mk) + (1.0 - b1) * gk;
-                let v1 = b2 * f64::from(*vk) + (1.0 - b2) * gk * gk;
-                *mk = m1 as f32;
-                *vk = v1 as f32;
-                *nk = m1 / (v1.sqrt() + cfg.eps);
-            }
+            // Adam on R (lazily, straight into the consumer below).
+            let adam =
+                ts.m.iter_mut()
+                    .zip(ts.v.iter_mut())
+                    .zip(&rg)
+                    .map(|((mk, vk), gk)| {
+                        let m1 = b1 * f64::from(*mk) + (1.0 - b1) * gk;
+                        let v1 = b2 * f64::from(*vk) + (1.0 - b2) * gk * gk;
+                        *mk = m1 as f32;
+                        *vk = v1 as f32;
+                        m1 / (v1.sqrt() + cfg.eps)
+                    });
             // Back-project, scale, step; decoupled decay after the update.
             match shape {
                 Some((m, n, side)) => {
-                    let nrm: Vec<f32> = nrm.iter().map(|v| *v as f32).collect();
+                    let nrm: Vec<f32> = adam.map(|v| v as f32).collect();
                     let scale = (step_size * cfg.alpha) as f32;
                     back_project(p, &nrm, &ts.projector, m, n, r, side, scale);
                 }
                 None => {
-                    for (w, d) in p.iter_mut().zip(&nrm) {
+                    for (w, d) in p.iter_mut().zip(adam) {
                         *w = (f64::from(*w) - step_size * d) as f32;
                     }
                 }

@@ -208,11 +208,7 @@ impl Mlp {
             let g = leaf
                 .grad(&grads)
                 .ok_or_else(|| Error::Other("mlp: a parameter received no gradient".into()))?;
-            out.push(
-                g.into_data()
-                    .try_to_vec::<f32>()
-                    .map_err(|e| Error::Other(format!("mlp: gradient data: {e:?}")))?,
-            );
+            out.push(crate::flat::to_vec(g, "mlp: gradient")?);
         }
         Ok((loss as f32, out))
     }
@@ -239,11 +235,7 @@ impl Mlp {
         let leaves = self.leaves(params, &device, true);
         let xt = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [n, d]), &device);
         let out = self.forward(&leaves, xt);
-        let z = out
-            .clone()
-            .into_data()
-            .try_to_vec::<f32>()
-            .map_err(|e| Error::Other(format!("mlp: output data: {e:?}")))?;
+        let z = crate::flat::to_vec(out.clone(), "mlp: output")?;
         let mut loss = 0.0f64;
         let g: Vec<f32> = z
             .iter()
@@ -261,11 +253,7 @@ impl Mlp {
             let g = leaf
                 .grad(&grads)
                 .ok_or_else(|| Error::Other("mlp: a parameter received no gradient".into()))?;
-            outg.push(
-                g.into_data()
-                    .try_to_vec::<f32>()
-                    .map_err(|e| Error::Other(format!("mlp: gradient data: {e:?}")))?,
-            );
+            outg.push(crate::flat::to_vec(g, "mlp: gradient")?);
         }
         Ok((loss / (2.0 * n as f64), outg))
     }
@@ -330,10 +318,7 @@ impl Mlp {
         let device = Device::flex();
         let leaves = self.leaves(params, &device, false);
         let xt = Tensor::<2>::from_data(TensorData::new(data.x.clone(), [data.len(), d]), &device);
-        let logp = log_softmax(self.forward(&leaves, xt), 1)
-            .into_data()
-            .try_to_vec::<f32>()
-            .map_err(|e| Error::Other(format!("mlp: output data: {e:?}")))?;
+        let logp = crate::flat::to_vec(log_softmax(self.forward(&leaves, xt), 1), "mlp: output")?;
         let (mut loss, mut correct) = (0.0f64, 0usize);
         for (i, &c) in data.y.iter().enumerate() {
             let row = &logp[i * k..(i + 1) * k];

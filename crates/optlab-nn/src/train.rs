@@ -74,9 +74,12 @@ impl OptimizerState {
         }
     }
 
-    /// Optimizer-state memory in bytes (both states are f32).
+    /// Optimizer-state memory in bytes.
     pub fn bytes(&self) -> usize {
-        self.numel() * std::mem::size_of::<f32>()
+        match self {
+            OptimizerState::Lion(s) => s.bytes(),
+            OptimizerState::AdamW(s) => s.bytes(),
+        }
     }
 }
 
