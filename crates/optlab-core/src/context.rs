@@ -211,6 +211,11 @@ impl RunContext {
         self.checkpoint_every
     }
 
+    /// Whether checkpoints go anywhere (the driver skips encoding the state when not).
+    pub fn has_checkpoints(&self) -> bool {
+        self.checkpoints.is_some()
+    }
+
     /// Save a checkpoint if a sink is configured.
     pub fn save_checkpoint(&mut self, step: u64, state: &[u8]) -> Result<()> {
         match self.checkpoints.as_mut() {

@@ -246,6 +246,9 @@ impl Driver {
 }
 
 fn save<S: Serialize>(ctx: &mut RunContext, cp: &Checkpoint<S>) -> Result<()> {
+    if !ctx.has_checkpoints() {
+        return Ok(());
+    }
     let bytes = serde_json::to_vec(cp)
         .map_err(|e| Error::Checkpoint(format!("cannot encode state: {e}")))?;
     ctx.save_checkpoint(cp.step, &bytes)

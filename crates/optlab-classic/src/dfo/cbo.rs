@@ -8,9 +8,10 @@
 //! `x_i ← x_i - λ dt (x_i - v_α) + σ √dt D(x_i - v_α) ξ_i`, `ξ_i ~ N(0, I)`, with
 //! `D(z) = ||z||_2 I` (isotropic) or `diag(|z_j|)` (anisotropic).
 //!
-//! Particles are updated in parallel (rayon); particle `i`'s noise at iteration `k` comes from
-//! its own xoshiro256++ stream seeded by `(seed, k, i)`, so results do not depend on the thread
-//! count. Failed evaluations (NaN, ±inf) get zero weight, are counted, and the run goes on.
+//! Particles are updated in parallel (rayon) and the update is vectorized (runtime SIMD
+//! dispatch); coordinate `g = i·d + j`'s noise at iteration `k` is normal number `g` of a
+//! counter-based Box–Muller stream keyed by `(seed, k)` ([`optlab_linalg::fastmath`]), so
+//! results do not depend on the thread count or the instruction set. Failed evaluations (NaN, ±inf) get zero weight, are counted, and the run goes on.
 
 use optlab_core::config::{at_least_one, non_negative, positive};
 use optlab_core::seed::{splitmix64, stream_seed};
@@ -186,7 +187,7 @@ pub struct CboState {
 /// The Laplace-weighted consensus of `points` (row-major, `dim` columns) with energies
 /// `values`: `Σ x_i w_i / Σ w_i`, `w_i = exp(-α (f_i - min f))`; non-finite energies get zero
 /// weight. Returns the point and the effective sample size `(Σ w)² / Σ w²`; `None` if every
-/// energy is non-finite.
+/// energy is non-finite (or `dim` is 0).
 pub fn consensus(
     points: &[f64],
     values: &[f64],
@@ -198,168 +199,139 @@ pub fn consensus(
         .copied()
         .filter(|v| v.is_finite())
         .fold(f64::INFINITY, f64::min);
-    if !fmin.is_finite() {
+    if !fmin.is_finite() || dim == 0 {
         return None;
     }
-    let mut v = vec![0.0; dim];
-    let (mut sw, mut sw2) = (0.0, 0.0);
-    for (i, &f) in values.iter().enumerate() {
-        if !f.is_finite() {
-            continue;
-        }
-        let w = (-alpha * (f - fmin)).exp();
-        if w == 0.0 {
-            continue;
-        }
-        sw += w;
-        sw2 += w * w;
-        for (vj, xj) in v.iter_mut().zip(&points[i * dim..(i + 1) * dim]) {
-            *vj += w * xj;
+    struct Accumulate<'a> {
+        points: &'a [f64],
+        values: &'a [f64],
+        dim: usize,
+        alpha: f64,
+        fmin: f64,
+    }
+    impl pulp::WithSimd for Accumulate<'_> {
+        type Output = (Vec<f64>, f64, f64);
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
+            let mut v = vec![0.0; self.dim];
+            let (mut sw, mut sw2) = (0.0, 0.0);
+            for (x, &f) in self.points.chunks_exact(self.dim).zip(self.values) {
+                if !f.is_finite() {
+                    continue;
+                }
+                let w = (-self.alpha * (f - self.fmin)).exp();
+                if w == 0.0 {
+                    continue;
+                }
+                sw += w;
+                sw2 += w * w;
+                for (vj, xj) in v.iter_mut().zip(x) {
+                    *vj += w * xj;
+                }
+            }
+            (v, sw, sw2)
         }
     }
+    let (mut v, sw, sw2) = optlab_linalg::fastmath::arch().dispatch(Accumulate {
+        points,
+        values,
+        dim,
+        alpha,
+        fmin,
+    });
     v.iter_mut().for_each(|x| *x /= sw);
     Some((v, sw * sw / sw2))
 }
 
-/// xoshiro256++ (Blackman & Vigna): the per-particle noise generator. Seeding one ChaCha
-/// stream per particle and iteration cost more than the whole update; xoshiro seeds from four
-/// SplitMix64 outputs in a few nanoseconds and passes BigCrush.
-#[derive(Debug, Clone)]
-pub struct Xoshiro256pp([u64; 4]);
-
-impl Xoshiro256pp {
-    /// Seeded by SplitMix64 from `seed`.
-    pub fn new(seed: u64) -> Self {
-        let mut z = seed;
-        let mut next = || {
-            z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            splitmix64(z)
-        };
-        Xoshiro256pp([next(), next(), next(), next()])
-    }
-
-    /// Next 64 random bits.
-    #[inline]
-    pub fn next_u64(&mut self) -> u64 {
-        let s = &mut self.0;
-        let r = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
-        let t = s[1] << 17;
-        s[2] ^= s[0];
-        s[3] ^= s[1];
-        s[1] ^= s[2];
-        s[0] ^= s[3];
-        s[2] ^= t;
-        s[3] = s[3].rotate_left(45);
-        r
-    }
-
-    /// Uniform on [0, 1) with 53 random bits.
-    #[inline]
-    pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-}
-
-/// Ziggurat tables for the standard normal (Marsaglia & Tsang 2000, 256 layers).
-struct Ziggurat {
-    x: [f64; 257],
-    f: [f64; 257],
-}
-
-/// Right edge of the base layer.
-const ZIG_R: f64 = 3.654_152_885_361_009;
-/// Area of every layer.
-const ZIG_V: f64 = 0.004_928_673_233_99;
-
-fn ziggurat() -> &'static Ziggurat {
-    static TABLES: std::sync::OnceLock<Ziggurat> = std::sync::OnceLock::new();
-    TABLES.get_or_init(|| {
-        let pdf = |x: f64| (-0.5 * x * x).exp();
-        let mut x = [0.0; 257];
-        x[0] = ZIG_V / pdf(ZIG_R);
-        x[1] = ZIG_R;
-        for i in 1..256 {
-            x[i + 1] = (-2.0 * (ZIG_V / x[i] + pdf(x[i])).ln()).sqrt();
-        }
-        x[256] = 0.0;
-        let mut f = [0.0; 257];
-        for i in 0..257 {
-            f[i] = pdf(x[i]);
-        }
-        Ziggurat { x, f }
-    })
-}
-
-/// One standard normal by the ziggurat method (exact in distribution).
-#[inline]
-pub fn standard_normal(rng: &mut Xoshiro256pp) -> f64 {
-    normal_with(ziggurat(), rng)
-}
-
-#[inline(always)]
-fn normal_with(z: &Ziggurat, rng: &mut Xoshiro256pp) -> f64 {
-    loop {
-        let bits = rng.next_u64();
-        let i = (bits & 0xff) as usize;
-        let u = 2.0 * ((bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)) - 1.0;
-        let x = u * z.x[i];
-        if x.abs() < z.x[i + 1] {
-            return x;
-        }
-        if i == 0 {
-            // Tail beyond R (Marsaglia 1964).
-            loop {
-                let a = -(1.0 - rng.uniform()).ln() / ZIG_R;
-                let b = -(1.0 - rng.uniform()).ln();
-                if 2.0 * b > a * a {
-                    return if u < 0.0 { -(ZIG_R + a) } else { ZIG_R + a };
-                }
-            }
-        }
-        if z.f[i + 1] + (z.f[i] - z.f[i + 1]) * rng.uniform() < (-0.5 * x * x).exp() {
-            return x;
-        }
-    }
-}
-
-/// The CBO update of one particle `xi` toward `v` (noise from `rng`).
-#[inline]
-fn update_particle(
-    xi: &mut [f64],
+/// The CBO update of the particles in `x` (whole particles of `v.len()` coordinates) toward
+/// `v`, with the standard normals `z` (same length as `x`), which are overwritten by the new
+/// `|x_ij - v_j|`. Returns the largest of those (the spread; NaN if a coordinate is NaN).
+fn update_particles(
+    x: &mut [f64],
+    z: &mut [f64],
     v: &[f64],
     lambda_dt: f64,
     noise_scale: f64,
     noise: Noise,
-    rng: &mut Xoshiro256pp,
-) {
-    let z = ziggurat();
-    match noise {
-        Noise::Isotropic => {
-            let norm = xi
-                .iter()
-                .zip(v)
-                .map(|(a, b)| (a - b) * (a - b))
-                .sum::<f64>()
-                .sqrt();
-            let scale = noise_scale * norm;
-            for (x, c) in xi.iter_mut().zip(v) {
-                let diff = *x - c;
-                *x += -lambda_dt * diff + scale * normal_with(z, rng);
+) -> f64 {
+    struct Update<'a> {
+        x: &'a mut [f64],
+        z: &'a mut [f64],
+        v: &'a [f64],
+        lambda_dt: f64,
+        noise_scale: f64,
+        noise: Noise,
+    }
+    impl pulp::WithSimd for Update<'_> {
+        type Output = f64;
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, _simd: S) -> f64 {
+            let (v, lambda_dt, noise_scale) = (self.v, self.lambda_dt, self.noise_scale);
+            let d = v.len();
+            // Elementwise passes (they vectorize); the reduction runs on eight lanes.
+            for (xi, zi) in self.x.chunks_exact_mut(d).zip(self.z.chunks_exact_mut(d)) {
+                match self.noise {
+                    Noise::Isotropic => {
+                        let scale = noise_scale * optlab_linalg::sqdist_lanes(xi, v).sqrt();
+                        for ((x, c), n) in xi.iter_mut().zip(v).zip(zi.iter_mut()) {
+                            let diff = *x - c;
+                            *x = *x - lambda_dt * diff + scale * *n;
+                            *n = (*x - c).abs();
+                        }
+                    }
+                    Noise::Anisotropic => {
+                        for ((x, c), n) in xi.iter_mut().zip(v).zip(zi.iter_mut()) {
+                            let diff = *x - c;
+                            *x = *x - lambda_dt * diff + noise_scale * diff.abs() * *n;
+                            *n = (*x - c).abs();
+                        }
+                    }
+                }
             }
-        }
-        Noise::Anisotropic => {
-            for (x, c) in xi.iter_mut().zip(v) {
-                let diff = *x - c;
-                *x += -lambda_dt * diff + noise_scale * diff.abs() * normal_with(z, rng);
-            }
+            max_lanes(self.z)
         }
     }
+    optlab_linalg::fastmath::arch().dispatch(Update {
+        x,
+        z,
+        v,
+        lambda_dt,
+        noise_scale,
+        noise,
+    })
 }
+
+/// The largest entry of non-negative `a`, NaN if one is NaN (eight lanes).
+#[inline(always)]
+#[allow(clippy::eq_op)] // `c - c` is 0 for finite c and NaN otherwise
+fn max_lanes(a: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let chunks = a.chunks_exact(8);
+    let mut m = chunks
+        .remainder()
+        .iter()
+        .fold(0.0f64, |m, &v| if v > m || v.is_nan() { v } else { m });
+    for c in chunks {
+        for k in 0..8 {
+            // NaN-sticky: a NaN lane stays NaN (`NaN + 0`), so the result reports it.
+            acc[k] = (if c[k] > acc[k] { c[k] } else { acc[k] }) + (c[k] - c[k]);
+        }
+    }
+    for a in acc {
+        m = if a > m || a.is_nan() { a } else { m };
+    }
+    m
+}
+
+/// Particles per chunk of the update (and per rayon task).
+const CHUNK: usize = 64;
 
 /// The CBO solver.
 pub struct Cbo {
     cfg: CboConfig,
     problem: Box<dyn BlackBox>,
+    /// Scratch for one iteration's normals.
+    normals: Vec<f64>,
 }
 
 impl std::fmt::Debug for Cbo {
@@ -381,13 +353,18 @@ impl Cbo {
                 problem.name()
             )));
         }
-        Ok(Cbo { cfg, problem })
+        Ok(Cbo {
+            cfg,
+            problem,
+            normals: Vec::new(),
+        })
     }
 
-    fn particle_rng(seed: u64, k: u64, i: usize) -> Xoshiro256pp {
-        Xoshiro256pp::new(splitmix64(
-            seed ^ splitmix64(k.wrapping_mul(0x9E37_79B9).wrapping_add(i as u64)),
-        ))
+    /// The key of iteration `k`'s noise stream (`seed` is [`CboState::seed`]): coordinate
+    /// `g = i·d + j` at iteration `k` draws normal `g` of
+    /// [`optlab_linalg::fastmath::fill_normals`] under this key.
+    pub fn noise_key(seed: u64, k: u64) -> u64 {
+        splitmix64(seed ^ splitmix64(k.wrapping_mul(0x9E37_79B9)))
     }
 
     fn metrics(&self, s: &CboState) -> BTreeMap<String, f64> {
@@ -505,37 +482,51 @@ impl Solver for Cbo {
         s.ess = ess;
         let lambda_dt = cfg.lambda * s.dt;
         let noise_scale = s.sigma * s.dt.sqrt();
-        let (seed, k, noise) = (s.seed, s.k, cfg.noise);
+        let key = Self::noise_key(s.seed, s.k);
+        let noise = cfg.noise;
         let bounds = if cfg.project {
             self.problem.bounds().cloned()
         } else {
             None
         };
-        let work = |(i, xi): (usize, &mut [f64])| {
-            let mut rng = Self::particle_rng(seed, k, i);
-            update_particle(xi, &v, lambda_dt, noise_scale, noise, &mut rng);
-            if let Some(b) = &bounds {
-                b.project(xi);
+        self.normals.resize(n * d, 0.0);
+        // Whole particles per chunk; the noise of coordinate g is normal g of the stream, so
+        // the chunking (and the thread count) does not change the numbers.
+        let work = |(c, (xs, zs)): (usize, (&mut [f64], &mut [f64]))| {
+            optlab_linalg::fastmath::fill_normals(key, (c * CHUNK * d) as u64, zs);
+            let spread = update_particles(xs, zs, &v, lambda_dt, noise_scale, noise);
+            match &bounds {
+                Some(b) => xs.chunks_exact_mut(d).fold(0.0, |m, xi| {
+                    b.project(xi);
+                    xi.iter()
+                        .zip(&v)
+                        .map(|(a, b)| (a - b).abs())
+                        .fold(m, |m, v| if v > m || v.is_nan() { v } else { m })
+                }),
+                None => spread,
             }
-            xi.iter()
-                .zip(&v)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f64::max)
         };
+        let nan_max = |a: f64, b: f64| if b > a || b.is_nan() { b } else { a };
         let spread = if n * d >= 4096 && rayon::current_num_threads() > 1 {
-            s.x.par_chunks_mut(d)
+            s.x.par_chunks_mut(CHUNK * d)
+                .zip(self.normals.par_chunks_mut(CHUNK * d))
                 .enumerate()
                 .map(work)
-                .reduce(|| 0.0, f64::max)
+                .reduce(|| 0.0, nan_max)
         } else {
-            s.x.chunks_mut(d).enumerate().map(work).fold(0.0, f64::max)
+            s.x.chunks_mut(CHUNK * d)
+                .zip(self.normals.chunks_mut(CHUNK * d))
+                .enumerate()
+                .map(work)
+                .fold(0.0, nan_max)
         };
         s.spread = spread;
         s.k += 1;
         s.alpha = (s.alpha * cfg.alpha_factor).min(cfg.alpha_max);
         s.sigma *= cfg.sigma_factor;
         s.dt *= cfg.dt_factor;
-        if s.x.iter().any(|v| !v.is_finite()) {
+        // |x - v| is finite for every coordinate iff the particles and v are.
+        if !spread.is_finite() {
             return Err(Error::Numerical(
                 "a particle left the finite range (reduce dt or sigma)".into(),
             ));
@@ -544,7 +535,8 @@ impl Solver for Cbo {
     }
 
     fn is_finite(&self, s: &CboState) -> bool {
-        s.x.iter().chain(&s.consensus).all(|v| v.is_finite())
+        optlab_linalg::fastmath::all_finite(&s.x)
+            && optlab_linalg::fastmath::all_finite(&s.consensus)
     }
 
     fn value(&self, s: &CboState) -> Option<f64> {
