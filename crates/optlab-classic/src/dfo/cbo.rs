@@ -194,11 +194,26 @@ pub fn consensus(
     dim: usize,
     alpha: f64,
 ) -> Option<(Vec<f64>, f64)> {
-    let fmin = values
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .fold(f64::INFINITY, f64::min);
+    // Smallest finite energy, on eight lanes.
+    let mut lanes = [f64::INFINITY; 8];
+    let chunks = values.chunks_exact(8);
+    let mut fmin =
+        chunks.remainder().iter().fold(
+            f64::INFINITY,
+            |m, &v| if v < m && v.is_finite() { v } else { m },
+        );
+    for c in chunks {
+        for k in 0..8 {
+            lanes[k] = if c[k] < lanes[k] && c[k].is_finite() {
+                c[k]
+            } else {
+                lanes[k]
+            };
+        }
+    }
+    for l in lanes {
+        fmin = if l < fmin { l } else { fmin };
+    }
     if !fmin.is_finite() || dim == 0 {
         return None;
     }
@@ -213,26 +228,41 @@ pub fn consensus(
         type Output = (Vec<f64>, f64, f64);
         #[inline(always)]
         fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
+            let (alpha, fmin) = (self.alpha, self.fmin);
+            // Weights in one vectorized pass (zero for failed evaluations). A plain loop: a
+            // `collect` would run outside this dispatch, unvectorized.
+            let mut w = vec![0.0; self.values.len()];
+            for (wi, &f) in w.iter_mut().zip(self.values) {
+                let e = optlab_linalg::fastmath::exp_bounded(-alpha * (f - fmin));
+                *wi = if f.is_finite() { e } else { 0.0 };
+            }
+            let (mut s1, mut s2) = ([0.0f64; 8], [0.0f64; 8]);
+            let chunks = w.chunks_exact(8);
+            let (mut sw, mut sw2) = chunks
+                .remainder()
+                .iter()
+                .fold((0.0, 0.0), |(a, b), &x| (a + x, b + x * x));
+            for c in chunks {
+                for k in 0..8 {
+                    s1[k] += c[k];
+                    s2[k] += c[k] * c[k];
+                }
+            }
+            sw += s1.iter().sum::<f64>();
+            sw2 += s2.iter().sum::<f64>();
             let mut v = vec![0.0; self.dim];
-            let (mut sw, mut sw2) = (0.0, 0.0);
-            for (x, &f) in self.points.chunks_exact(self.dim).zip(self.values) {
-                if !f.is_finite() {
+            for (x, &wi) in self.points.chunks_exact(self.dim).zip(&w) {
+                if wi == 0.0 {
                     continue;
                 }
-                let w = (-self.alpha * (f - self.fmin)).exp();
-                if w == 0.0 {
-                    continue;
-                }
-                sw += w;
-                sw2 += w * w;
                 for (vj, xj) in v.iter_mut().zip(x) {
-                    *vj += w * xj;
+                    *vj += wi * xj;
                 }
             }
             (v, sw, sw2)
         }
     }
-    let (mut v, sw, sw2) = optlab_linalg::fastmath::arch().dispatch(Accumulate {
+    let (mut v, sw, sw2) = optlab_linalg::fastmath::dispatch(Accumulate {
         points,
         values,
         dim,
@@ -250,6 +280,7 @@ fn update_particles(
     x: &mut [f64],
     z: &mut [f64],
     v: &[f64],
+    vt: &[f64],
     lambda_dt: f64,
     noise_scale: f64,
     noise: Noise,
@@ -258,6 +289,7 @@ fn update_particles(
         x: &'a mut [f64],
         z: &'a mut [f64],
         v: &'a [f64],
+        vt: &'a [f64],
         lambda_dt: f64,
         noise_scale: f64,
         noise: Noise,
@@ -265,40 +297,74 @@ fn update_particles(
     impl pulp::WithSimd for Update<'_> {
         type Output = f64;
         #[inline(always)]
+        #[allow(clippy::eq_op)] // `dist - dist` is 0 for finite dist and NaN otherwise
         fn with_simd<S: pulp::Simd>(self, _simd: S) -> f64 {
             let (v, lambda_dt, noise_scale) = (self.v, self.lambda_dt, self.noise_scale);
             let d = v.len();
-            // Elementwise passes (they vectorize); the reduction runs on eight lanes.
+            if self.noise == Noise::Anisotropic {
+                // One flat pass against `v` tiled over the chunk: the update and the spread's
+                // NaN-sticky running maximum on eight lanes.
+                let n = self.x.len();
+                let vt = &self.vt[..n];
+                let mut acc = [0.0f64; 8];
+                let mut tail = 0.0f64;
+                let mut xs = self.x.chunks_exact_mut(8);
+                let mut zs = self.z.chunks_exact(8);
+                let mut vs = vt.chunks_exact(8);
+                for ((xb, zb), vb) in xs.by_ref().zip(zs.by_ref()).zip(vs.by_ref()) {
+                    // Written out (not through `aniso_coord`) so that it vectorizes as a whole.
+                    let mut new = [0.0f64; 8];
+                    for k in 0..8 {
+                        let diff = xb[k] - vb[k];
+                        new[k] = xb[k] - lambda_dt * diff + noise_scale * diff.abs() * zb[k];
+                    }
+                    xb.copy_from_slice(&new);
+                    for k in 0..8 {
+                        let dist = (new[k] - vb[k]).abs();
+                        acc[k] = (if dist > acc[k] { dist } else { acc[k] }) + (dist - dist);
+                    }
+                }
+                let (zr, vr) = (zs.remainder(), vs.remainder());
+                for (k, x) in xs.into_remainder().iter_mut().enumerate() {
+                    aniso_coord(x, vr[k], zr[k], lambda_dt, noise_scale, &mut tail);
+                }
+                return acc
+                    .iter()
+                    .fold(tail, |m, &a| if a > m || a.is_nan() { a } else { m });
+            }
+            // Isotropic: one amplitude per particle; elementwise passes, then the maximum.
             for (xi, zi) in self.x.chunks_exact_mut(d).zip(self.z.chunks_exact_mut(d)) {
-                match self.noise {
-                    Noise::Isotropic => {
-                        let scale = noise_scale * optlab_linalg::sqdist_lanes(xi, v).sqrt();
-                        for ((x, c), n) in xi.iter_mut().zip(v).zip(zi.iter_mut()) {
-                            let diff = *x - c;
-                            *x = *x - lambda_dt * diff + scale * *n;
-                            *n = (*x - c).abs();
-                        }
-                    }
-                    Noise::Anisotropic => {
-                        for ((x, c), n) in xi.iter_mut().zip(v).zip(zi.iter_mut()) {
-                            let diff = *x - c;
-                            *x = *x - lambda_dt * diff + noise_scale * diff.abs() * *n;
-                            *n = (*x - c).abs();
-                        }
-                    }
+                let scale = noise_scale * optlab_linalg::sqdist_lanes(xi, v).sqrt();
+                for ((x, c), n) in xi.iter_mut().zip(v).zip(zi.iter_mut()) {
+                    let diff = *x - c;
+                    *x = *x - lambda_dt * diff + scale * *n;
+                    *n = (*x - c).abs();
                 }
             }
             max_lanes(self.z)
         }
     }
-    optlab_linalg::fastmath::arch().dispatch(Update {
+    optlab_linalg::fastmath::dispatch(Update {
         x,
         z,
         v,
+        vt,
         lambda_dt,
         noise_scale,
         noise,
     })
+}
+
+/// One anisotropic coordinate update `x - λ dt (x - c) + σ √dt |x - c| z`, and the NaN-sticky
+/// running maximum of the new `|x - c|` (a non-finite coordinate makes it NaN).
+#[inline(always)]
+#[allow(clippy::eq_op)] // `dist - dist` is 0 for finite dist and NaN otherwise
+fn aniso_coord(x: &mut f64, c: f64, z: f64, lambda_dt: f64, noise_scale: f64, acc: &mut f64) {
+    let diff = *x - c;
+    let new = *x - lambda_dt * diff + noise_scale * diff.abs() * z;
+    *x = new;
+    let dist = (new - c).abs();
+    *acc = (if dist > *acc { dist } else { *acc }) + (dist - dist);
 }
 
 /// The largest entry of non-negative `a`, NaN if one is NaN (eight lanes).
@@ -492,9 +558,11 @@ impl Solver for Cbo {
         self.normals.resize(n * d, 0.0);
         // Whole particles per chunk; the noise of coordinate g is normal g of the stream, so
         // the chunking (and the thread count) does not change the numbers.
+        // `v` tiled over one chunk of particles (the anisotropic update is one flat pass).
+        let vt: Vec<f64> = v.iter().copied().cycle().take(CHUNK.min(n) * d).collect();
         let work = |(c, (xs, zs)): (usize, (&mut [f64], &mut [f64]))| {
             optlab_linalg::fastmath::fill_normals(key, (c * CHUNK * d) as u64, zs);
-            let spread = update_particles(xs, zs, &v, lambda_dt, noise_scale, noise);
+            let spread = update_particles(xs, zs, &v, &vt, lambda_dt, noise_scale, noise);
             match &bounds {
                 Some(b) => xs.chunks_exact_mut(d).fold(0.0, |m, xi| {
                     b.project(xi);
@@ -535,8 +603,11 @@ impl Solver for Cbo {
     }
 
     fn is_finite(&self, s: &CboState) -> bool {
-        optlab_linalg::fastmath::all_finite(&s.x)
-            && optlab_linalg::fastmath::all_finite(&s.consensus)
+        // After a step, the spread is the largest |x_ij - v_j| over every coordinate, computed
+        // NaN-sticky, so a finite spread with a finite v means finite particles; the initial
+        // state (and anything else) is checked coordinate by coordinate.
+        optlab_linalg::fastmath::all_finite(&s.consensus)
+            && ((s.k > 0 && s.spread.is_finite()) || optlab_linalg::fastmath::all_finite(&s.x))
     }
 
     fn value(&self, s: &CboState) -> Option<f64> {

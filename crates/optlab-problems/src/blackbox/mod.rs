@@ -93,6 +93,14 @@ pub trait BlackBox: Send + Sync {
     fn dim(&self) -> usize;
     /// `f(x)`; a non-finite value is a failed evaluation.
     fn value(&self, x: &[f64]) -> f64;
+    /// `f` at every row of `xs` (row-major, [`dim`](Self::dim) columns) into `out` (one entry
+    /// per row). The default calls [`value`](Self::value) per row; an override (a batched or
+    /// vectorized kernel) must give the same numbers.
+    fn values(&self, xs: &[f64], out: &mut [f64]) {
+        for (x, o) in xs.chunks(self.dim().max(1)).zip(out) {
+            *o = self.value(x);
+        }
+    }
     /// Box bounds, if any.
     fn bounds(&self) -> Option<&Bounds> {
         None
@@ -217,10 +225,29 @@ impl<'a> Evaluator<'a> {
     /// pool; results are in row order and independent of the thread count.
     pub fn eval_batch(&mut self, xs: &[f64], dim: usize) -> Vec<Eval> {
         let p = self.problem;
-        let out: Vec<Eval> = if xs.len() >= 64 * dim.max(1) && rayon::current_num_threads() > 1 {
-            xs.par_chunks(dim.max(1)).map(|x| evaluate(p, x)).collect()
+        let d = dim.max(1);
+        let parallel = xs.len() >= 64 * d && rayon::current_num_threads() > 1;
+        let out: Vec<Eval> = if p.n_constraints() == 0 {
+            // Unconstrained: the problem's batched `values`, on blocks of 64 rows.
+            let mut f = vec![0.0; xs.len().div_ceil(d)];
+            if parallel {
+                xs.par_chunks(64 * d)
+                    .zip(f.par_chunks_mut(64))
+                    .for_each(|(x, o)| p.values(x, o));
+            } else {
+                p.values(xs, &mut f);
+            }
+            f.into_iter()
+                .map(|f| Eval {
+                    f: if f.is_finite() { f } else { f64::INFINITY },
+                    h: 0.0,
+                    failed: !f.is_finite(),
+                })
+                .collect()
+        } else if parallel {
+            xs.par_chunks(d).map(|x| evaluate(p, x)).collect()
         } else {
-            xs.chunks(dim.max(1)).map(|x| evaluate(p, x)).collect()
+            xs.chunks(d).map(|x| evaluate(p, x)).collect()
         };
         self.evals += out.len() as u64;
         self.failed += out.iter().filter(|e| e.failed).count() as u64;
