@@ -19,7 +19,7 @@ f = sphere and f = rastrigin; median of 5 timed repeats after one warm-up repeat
 INCLUDES the N objective evaluations per iteration (cbx evaluates f inside step()); the time of
 f alone on a (1, 1000, 20) array is measured separately and reported too.
 
-  bench/peers/.venv/bin/python bench/peers/cbo_cbx.py [--out PATH] [--quick]
+  bench/peers/.venv/bin/python bench/peers/cbo_cbx.py [--out PATH] [--quick] [--throughput-only]
 """
 
 import os
@@ -29,6 +29,7 @@ THREAD_ENV = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_N
 os.environ.update(THREAD_ENV)
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 
 from peerio import write_json  # noqa: E402
 import importlib.metadata as md  # noqa: E402
@@ -206,7 +207,20 @@ def main():
     ap = argparse.ArgumentParser(description="CBXpy CBO peer: Rastrigin / Ackley success rates + throughput")
     ap.add_argument("--out", default=DEFAULT_OUT, help="benchmark JSON (default bench/out/peers/cbo_cbx.json)")
     ap.add_argument("--quick", action="store_true", help="10 seeds and d in {2, 10}")
+    ap.add_argument("--throughput-only", action="store_true",
+                    help="re-measure only the throughput rows, in place in an existing --out file "
+                         "(for interleaving with optlab's runs on a noisy machine)")
     args = ap.parse_args()
+    if args.throughput_only:
+        with open(args.out) as fh:
+            doc = json.load(fh)
+        doc["throughput"] = [throughput("sphere"), throughput("rastrigin")]
+        doc["throughput_remeasured_loadavg"] = list(os.getloadavg())
+        for t in doc["throughput"]:
+            print(f"throughput {t['f']:9s}: {t['time_per_iteration_s'] * 1e6:.1f} us/iter", flush=True)
+        with open(args.out, "w") as fh:
+            json.dump(doc, fh, indent=1)
+        return
     load_start = list(os.getloadavg())
     seeds = list(range(10 if args.quick else 20))
     dims = (2, 10) if args.quick else (2, 10, 20)
