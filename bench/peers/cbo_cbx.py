@@ -218,8 +218,7 @@ def main():
         doc["throughput_remeasured_loadavg"] = list(os.getloadavg())
         for t in doc["throughput"]:
             print(f"throughput {t['f']:9s}: {t['time_per_iteration_s'] * 1e6:.1f} us/iter", flush=True)
-        with open(args.out, "w") as fh:
-            json.dump(doc, fh, indent=1)
+        write_json(args.out, doc)
         return
     load_start = list(os.getloadavg())
     seeds = list(range(10 if args.quick else 20))

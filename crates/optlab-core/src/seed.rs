@@ -10,9 +10,15 @@ use rand_chacha::ChaCha8Rng;
 /// The seeded generator every optlab component uses.
 pub type Rng = ChaCha8Rng;
 
-/// SplitMix64 finaliser: a bijective mixer with good avalanche.
-pub fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+/// SplitMix64 finaliser: a bijective mixer with good avalanche (one generator step from state
+/// `z`: `mix64(z + γ)`).
+pub fn splitmix64(z: u64) -> u64 {
+    mix64(z.wrapping_add(0x9E37_79B9_7F4A_7C15))
+}
+
+/// SplitMix64's output mixer (Stafford's variant 13), without the state increment.
+#[inline(always)]
+pub fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)

@@ -146,13 +146,13 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 /// Inner product with eight independent partial sums: vectorizes (the plain [`dot`] is one
 /// latency-bound chain), in a fixed order, so deterministic; for long vectors.
-#[inline]
+#[inline(always)]
 pub fn dot_lanes(a: &[f64], b: &[f64]) -> f64 {
     lanes(a, b, |x, y| x * y)
 }
 
 /// `||a - b||^2` with eight independent partial sums (see [`dot_lanes`]).
-#[inline]
+#[inline(always)]
 pub fn sqdist_lanes(a: &[f64], b: &[f64]) -> f64 {
     lanes(a, b, |x, y| (x - y) * (x - y))
 }

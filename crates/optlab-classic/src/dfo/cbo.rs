@@ -11,13 +11,16 @@
 //! Particles are updated in parallel (rayon) and the update is vectorized (runtime SIMD
 //! dispatch); coordinate `g = i·d + j`'s noise at iteration `k` is normal number `g` of a
 //! counter-based Box–Muller stream keyed by `(seed, k)` ([`optlab_linalg::fastmath`]), so
-//! results do not depend on the thread count or the instruction set. Failed evaluations (NaN, ±inf) get zero weight, are counted, and the run goes on.
+//! results do not depend on the thread count, nor on the instruction set where `fma` is
+//! correctly rounded (see `fastmath`). Failed evaluations (NaN, ±inf) get zero weight, are
+//! counted, and the run goes on.
 
 use optlab_core::config::{at_least_one, non_negative, positive};
 use optlab_core::seed::{splitmix64, stream_seed};
 use optlab_core::{
     Error, MethodConfig, OracleCounts, Result, RunContext, Solver, Status, StepReport,
 };
+use optlab_linalg::fastmath::nan_max;
 use optlab_problems::blackbox::{BlackBox, Evaluator};
 use rand::{Rng as _, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -194,6 +197,7 @@ pub fn consensus(
     dim: usize,
     alpha: f64,
 ) -> Option<(Vec<f64>, f64)> {
+    debug_assert_eq!(points.len(), values.len() * dim, "one energy per point");
     // Smallest finite energy, on eight lanes.
     let mut lanes = [f64::INFINITY; 8];
     let chunks = values.chunks_exact(8);
@@ -224,10 +228,10 @@ pub fn consensus(
         alpha: f64,
         fmin: f64,
     }
-    impl pulp::WithSimd for Accumulate<'_> {
+    impl optlab_linalg::fastmath::pulp::WithSimd for Accumulate<'_> {
         type Output = (Vec<f64>, f64, f64);
         #[inline(always)]
-        fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
+        fn with_simd<S: optlab_linalg::fastmath::pulp::Simd>(self, _simd: S) -> Self::Output {
             let (alpha, fmin) = (self.alpha, self.fmin);
             // Weights in one vectorized pass (zero for failed evaluations). A plain loop: a
             // `collect` would run outside this dispatch, unvectorized.
@@ -274,8 +278,12 @@ pub fn consensus(
 }
 
 /// The CBO update of the particles in `x` (whole particles of `v.len()` coordinates) toward
-/// `v`, with the standard normals `z` (same length as `x`), which are overwritten by the new
-/// `|x_ij - v_j|`. Returns the largest of those (the spread; NaN if a coordinate is NaN).
+/// `v`, with the standard normals `z` (same length as `x`; the isotropic path overwrites them
+/// with the new `|x_ij - v_j|`). `vt` is `v` tiled from a particle boundary, at least as long
+/// as `x` (anisotropic noise only; may be empty otherwise). Returns the largest new
+/// `|x_ij - v_j|` (the spread), NaN if a coordinate is not finite; it is also NaN when
+/// `|x_ij - v_j|` overflows for finite values near `f64::MAX`, which then stops the run as a
+/// numerical failure.
 fn update_particles(
     x: &mut [f64],
     z: &mut [f64],
@@ -294,14 +302,15 @@ fn update_particles(
         noise_scale: f64,
         noise: Noise,
     }
-    impl pulp::WithSimd for Update<'_> {
+    impl optlab_linalg::fastmath::pulp::WithSimd for Update<'_> {
         type Output = f64;
         #[inline(always)]
         #[allow(clippy::eq_op)] // `dist - dist` is 0 for finite dist and NaN otherwise
-        fn with_simd<S: pulp::Simd>(self, _simd: S) -> f64 {
+        fn with_simd<S: optlab_linalg::fastmath::pulp::Simd>(self, _simd: S) -> f64 {
             let (v, lambda_dt, noise_scale) = (self.v, self.lambda_dt, self.noise_scale);
             let d = v.len();
             if self.noise == Noise::Anisotropic {
+                debug_assert!(self.vt.len() >= self.x.len());
                 // One flat pass against `v` tiled over the chunk: the update and the spread's
                 // NaN-sticky running maximum on eight lanes.
                 let n = self.x.len();
@@ -328,9 +337,7 @@ fn update_particles(
                 for (k, x) in xs.into_remainder().iter_mut().enumerate() {
                     aniso_coord(x, vr[k], zr[k], lambda_dt, noise_scale, &mut tail);
                 }
-                return acc
-                    .iter()
-                    .fold(tail, |m, &a| if a > m || a.is_nan() { a } else { m });
+                return acc.iter().fold(tail, |m, &a| nan_max(m, a));
             }
             // Isotropic: one amplitude per particle; elementwise passes, then the maximum.
             for (xi, zi) in self.x.chunks_exact_mut(d).zip(self.z.chunks_exact_mut(d)) {
@@ -376,7 +383,7 @@ fn max_lanes(a: &[f64]) -> f64 {
     let mut m = chunks
         .remainder()
         .iter()
-        .fold(0.0f64, |m, &v| if v > m || v.is_nan() { v } else { m });
+        .fold(0.0f64, |m, &v| nan_max(m, v));
     for c in chunks {
         for k in 0..8 {
             // NaN-sticky: a NaN lane stays NaN (`NaN + 0`), so the result reports it.
@@ -384,7 +391,7 @@ fn max_lanes(a: &[f64]) -> f64 {
         }
     }
     for a in acc {
-        m = if a > m || a.is_nan() { a } else { m };
+        m = nan_max(m, a);
     }
     m
 }
@@ -559,7 +566,11 @@ impl Solver for Cbo {
         // Whole particles per chunk; the noise of coordinate g is normal g of the stream, so
         // the chunking (and the thread count) does not change the numbers.
         // `v` tiled over one chunk of particles (the anisotropic update is one flat pass).
-        let vt: Vec<f64> = v.iter().copied().cycle().take(CHUNK.min(n) * d).collect();
+        let vt: Vec<f64> = if noise == Noise::Anisotropic {
+            v.iter().copied().cycle().take(CHUNK.min(n) * d).collect()
+        } else {
+            Vec::new()
+        };
         let work = |(c, (xs, zs)): (usize, (&mut [f64], &mut [f64]))| {
             optlab_linalg::fastmath::fill_normals(key, (c * CHUNK * d) as u64, zs);
             let spread = update_particles(xs, zs, &v, &vt, lambda_dt, noise_scale, noise);
@@ -569,12 +580,11 @@ impl Solver for Cbo {
                     xi.iter()
                         .zip(&v)
                         .map(|(a, b)| (a - b).abs())
-                        .fold(m, |m, v| if v > m || v.is_nan() { v } else { m })
+                        .fold(m, nan_max)
                 }),
                 None => spread,
             }
         };
-        let nan_max = |a: f64, b: f64| if b > a || b.is_nan() { b } else { a };
         let spread = if n * d >= 4096 && rayon::current_num_threads() > 1 {
             s.x.par_chunks_mut(CHUNK * d)
                 .zip(self.normals.par_chunks_mut(CHUNK * d))
@@ -603,9 +613,10 @@ impl Solver for Cbo {
     }
 
     fn is_finite(&self, s: &CboState) -> bool {
-        // After a step, the spread is the largest |x_ij - v_j| over every coordinate, computed
-        // NaN-sticky, so a finite spread with a finite v means finite particles; the initial
-        // state (and anything else) is checked coordinate by coordinate.
+        // Relies on `step`'s invariant: after a step, the spread is the largest |x_ij - v_j| over
+        // every coordinate, computed NaN-sticky, so a finite spread with a finite v means finite
+        // particles (a resumed checkpoint cannot hold NaN: JSON has none). The initial state is
+        // checked coordinate by coordinate.
         optlab_linalg::fastmath::all_finite(&s.consensus)
             && ((s.k > 0 && s.spread.is_finite()) || optlab_linalg::fastmath::all_finite(&s.x))
     }

@@ -174,6 +174,18 @@ fn evaluate(p: &dyn BlackBox, x: &[f64]) -> Eval {
     }
 }
 
+impl Eval {
+    /// The evaluation of an unconstrained problem with objective value `f` (failed when `f` is
+    /// not finite).
+    pub fn unconstrained(f: f64) -> Eval {
+        Eval {
+            f: if f.is_finite() { f } else { f64::INFINITY },
+            h: 0.0,
+            failed: !f.is_finite(),
+        }
+    }
+}
+
 impl<'a> Evaluator<'a> {
     /// An evaluator with an optional evaluation budget.
     pub fn new(problem: &'a dyn BlackBox, budget: Option<u64>) -> Self {
@@ -226,24 +238,22 @@ impl<'a> Evaluator<'a> {
     pub fn eval_batch(&mut self, xs: &[f64], dim: usize) -> Vec<Eval> {
         let p = self.problem;
         let d = dim.max(1);
-        let parallel = xs.len() >= 64 * d && rayon::current_num_threads() > 1;
-        let out: Vec<Eval> = if p.n_constraints() == 0 {
-            // Unconstrained: the problem's batched `values`, on blocks of 64 rows.
-            let mut f = vec![0.0; xs.len().div_ceil(d)];
+        let rows = xs.len().div_ceil(d);
+        let threads = rayon::current_num_threads();
+        let parallel = rows >= 64 && threads > 1;
+        let out: Vec<Eval> = if p.n_constraints() == 0 && dim == p.dim() {
+            // Unconstrained: the problem's batched `values`, in blocks of up to 64 rows (at
+            // least four blocks a thread, for expensive black boxes on few rows).
+            let mut f = vec![0.0; rows];
             if parallel {
-                xs.par_chunks(64 * d)
-                    .zip(f.par_chunks_mut(64))
+                let block = (rows / (4 * threads)).clamp(1, 64);
+                xs.par_chunks(block * d)
+                    .zip(f.par_chunks_mut(block))
                     .for_each(|(x, o)| p.values(x, o));
             } else {
                 p.values(xs, &mut f);
             }
-            f.into_iter()
-                .map(|f| Eval {
-                    f: if f.is_finite() { f } else { f64::INFINITY },
-                    h: 0.0,
-                    failed: !f.is_finite(),
-                })
-                .collect()
+            f.into_iter().map(Eval::unconstrained).collect()
         } else if parallel {
             xs.par_chunks(d).map(|x| evaluate(p, x)).collect()
         } else {
