@@ -516,12 +516,10 @@ fn mm(lhs: MatRef<'_, f64>, rhs: MatRef<'_, f64>) -> Vec<f64> {
     out
 }
 
+use optlab_linalg::sqdist_lanes as sqdiff;
+
 fn sq(a: &[f64]) -> f64 {
     optlab_linalg::dot_lanes(a, a)
-}
-
-fn sqdiff(a: &[f64], b: &[f64]) -> f64 {
-    optlab_linalg::sqdist_lanes(a, b)
 }
 
 impl ConvexReluAdmm {

@@ -13,8 +13,11 @@ pub type Rng = ChaCha8Rng;
 /// SplitMix64 finaliser: a bijective mixer with good avalanche (one generator step from state
 /// `z`: `mix64(z + γ)`).
 pub fn splitmix64(z: u64) -> u64 {
-    mix64(z.wrapping_add(0x9E37_79B9_7F4A_7C15))
+    mix64(z.wrapping_add(SPLITMIX_GAMMA))
 }
+
+/// SplitMix64's state increment (the golden-ratio constant).
+pub const SPLITMIX_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// SplitMix64's output mixer (Stafford's variant 13), without the state increment.
 #[inline(always)]

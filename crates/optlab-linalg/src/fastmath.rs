@@ -14,7 +14,7 @@
 //! - [`exp_bounded`]: `e^x` on `[-745, 709]`, within 2 ulp of libm.
 //! - [`sincos_quarter_turns`] / [`cos_2pi`]: `sin`/`cos` of `2πx` with the exact reduction
 //!   `x - round(4x)/4` (no error from multiplying by `2π` first) and fdlibm's `__kernel_sin` /
-//!   `__kernel_cos` on `[-π/4, π/4]`; [`sq_cos_2pi_sum_inline`] sums `a x² + b cos 2πx`.
+//!   `__kernel_cos` on `[-π/4, π/4]`; [`sq_cos_2pi_sum`] sums `a x² + b cos 2πx`.
 //! - [`normal_block`] / [`fill_normals`]: standard normals by Box–Muller from SplitMix64
 //!   counters. Normal number `g` of a stream is a pure function of `(key, g)`, so any split of
 //!   the index range over threads or chunks gives the same numbers. The uniforms carry 52
@@ -25,8 +25,7 @@
 
 use std::f64::consts::FRAC_PI_2;
 
-/// SplitMix64's increment (the golden-ratio constant).
-const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+use optlab_core::seed::SPLITMIX_GAMMA as GAMMA;
 /// Bits of 1.0.
 const ONE_BITS: u64 = 0x3FF0_0000_0000_0000;
 /// `ln 2` in two parts (fdlibm's Cody–Waite split: `k · LN2_HI` is exact for `|k| < 2^11`).
@@ -38,55 +37,26 @@ const COS_LIMIT: f64 = 1_099_511_627_776.0;
 /// which then sits in the low mantissa bits.
 const ROUND_MAGIC: f64 = 6_755_399_441_055_744.0;
 
-/// Entries `start .. start + out.len()` of the sequence whose block `b` is `$block(key, b)`
-/// (`$n` entries): partial blocks at the ends through a copy, whole blocks in place. A macro,
-/// not a generic function, so that the block kernel inlines into the dispatched code.
-macro_rules! blocks_into {
-    ($key:expr, $start:expr, $out:expr, $block:ident, $n:expr) => {{
-        let (key, start, out): (u64, u64, &mut [f64]) = ($key, $start, $out);
-        let bs = $n as u64;
-        let off = (start % bs) as usize;
-        let mut b = start / bs;
-        let mut rest = out;
-        if off != 0 {
-            let take = ($n - off).min(rest.len());
-            let z = $block(key, b);
-            let (head, tail) = rest.split_at_mut(take);
-            head.copy_from_slice(&z[off..off + take]);
-            rest = tail;
-            b += 1;
-        }
-        let mut whole = rest.chunks_exact_mut($n);
-        for o in whole.by_ref() {
-            o.copy_from_slice(&$block(key, b));
-            b += 1;
-        }
-        let tail = whole.into_remainder();
-        if !tail.is_empty() {
-            let n = tail.len();
-            tail.copy_from_slice(&$block(key, b)[..n]);
-        }
-    }};
-}
-
 /// The CPU's instruction set, detected once.
 pub fn arch() -> pulp::Arch {
     static ARCH: std::sync::OnceLock<pulp::Arch> = std::sync::OnceLock::new();
     *ARCH.get_or_init(pulp::Arch::new)
 }
 
-/// Whether every entry is finite (NaN-propagating lane sums: vectorizes, unlike `all`).
+/// Whether every entry is finite (NaN-propagating lane sums of `v - v`: vectorizes, unlike
+/// `all`).
 #[allow(clippy::eq_op)] // `v - v` is 0 for finite v and NaN otherwise
 pub fn all_finite(x: &[f64]) -> bool {
-    let mut acc = [0.0f64; 8];
-    let chunks = x.chunks_exact(8);
-    let tail = chunks.remainder().iter().fold(0.0, |a, v| a + (v - v));
-    for c in chunks {
-        for k in 0..8 {
-            acc[k] += c[k] - c[k];
-        }
-    }
-    acc.iter().sum::<f64>() + tail == 0.0
+    crate::lanes(x, x, |a, b| a - b) == 0.0
+}
+
+/// A running maximum of non-negative values that sticks at NaN once a NaN or an infinity
+/// arrives (`v - v` is NaN for both): `acc` is the maximum so far. Branch-free, so it
+/// vectorizes.
+#[inline(always)]
+#[allow(clippy::eq_op)]
+pub fn sticky_max(acc: f64, v: f64) -> f64 {
+    (if v > acc { v } else { acc }) + (v - v)
 }
 
 /// Run `op` under the best instruction set of this CPU ([`arch`]); `op` must inline its
@@ -278,16 +248,37 @@ pub fn fill_normals(key: u64, start: u64, out: &mut [f64]) {
     dispatch(Fill { key, start, out });
 }
 
+/// [`fill_normals`]'s body: partial blocks at the ends through a copy, whole blocks in place.
 #[inline(always)]
 fn fill_normals_impl(key: u64, start: u64, out: &mut [f64]) {
-    blocks_into!(key, start, out, normal_block, 16);
+    let off = (start % 16) as usize;
+    let mut b = start / 16;
+    let mut rest = out;
+    if off != 0 {
+        let take = (16 - off).min(rest.len());
+        let z = normal_block(key, b);
+        let (head, tail) = rest.split_at_mut(take);
+        head.copy_from_slice(&z[off..off + take]);
+        rest = tail;
+        b += 1;
+    }
+    let mut whole = rest.chunks_exact_mut(16);
+    for o in whole.by_ref() {
+        o.copy_from_slice(&normal_block(key, b));
+        b += 1;
+    }
+    let tail = whole.into_remainder();
+    if !tail.is_empty() {
+        let n = tail.len();
+        tail.copy_from_slice(&normal_block(key, b)[..n]);
+    }
 }
 
 /// `Σ_j (a x_j^2 + b cos 2πx_j)` on eight independent partial sums (the tail as one more
 /// masked vector); libm's `cos` for all when some `|x_j| >= 2^40` (or is NaN). Call it inside a
 /// [`dispatch`] to have it vectorized.
 #[inline(always)]
-pub fn sq_cos_2pi_sum_inline(x: &[f64], a: f64, b: f64) -> f64 {
+pub fn sq_cos_2pi_sum(x: &[f64], a: f64, b: f64) -> f64 {
     let term = |v: f64| a * v * v + b * cos_2pi(v);
     let mut acc = [0.0f64; 8];
     let mut small = [true; 8];
@@ -437,7 +428,7 @@ mod tests {
                     out.push(c.to_bits());
                 }
                 for w in x.chunks(13) {
-                    out.push(sq_cos_2pi_sum_inline(w, 1.0, -10.0).to_bits());
+                    out.push(sq_cos_2pi_sum(w, 1.0, -10.0).to_bits());
                 }
                 out
             }
@@ -523,7 +514,7 @@ mod tests {
             .iter()
             .map(|v| v * v - 10.0 * (2.0 * std::f64::consts::PI * v).cos())
             .sum();
-        let got = sq_cos_2pi_sum_inline(&x, 1.0, -10.0);
+        let got = sq_cos_2pi_sum(&x, 1.0, -10.0);
         assert!((got - want).abs() < 1e-12, "{got} vs {want}");
         // Beyond 2^40 the libm formula is used as is.
         let big = [1e13, 0.5];
@@ -531,6 +522,6 @@ mod tests {
             .iter()
             .map(|v| v * v + (2.0 * std::f64::consts::PI * v).cos())
             .sum();
-        assert_eq!(sq_cos_2pi_sum_inline(&big, 1.0, 1.0), want);
+        assert_eq!(sq_cos_2pi_sum(&big, 1.0, 1.0), want);
     }
 }

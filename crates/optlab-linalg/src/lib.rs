@@ -157,6 +157,14 @@ pub fn sqdist_lanes(a: &[f64], b: &[f64]) -> f64 {
     lanes(a, b, |x, y| (x - y) * (x - y))
 }
 
+/// `Σ a_i` with eight independent partial sums (see [`dot_lanes`]).
+#[inline(always)]
+pub fn sum_lanes(a: &[f64]) -> f64 {
+    lanes(a, a, |x, _| x)
+}
+
+/// `Σ term(a_i, b_i)` on eight lanes, then the lanes, then the tail (the order every `*_lanes`
+/// sum shares).
 #[inline(always)]
 fn lanes(a: &[f64], b: &[f64], term: impl Fn(f64, f64) -> f64) -> f64 {
     let mut acc = [0.0f64; 8];

@@ -20,7 +20,7 @@ use optlab_core::seed::{splitmix64, stream_seed};
 use optlab_core::{
     Error, MethodConfig, OracleCounts, Result, RunContext, Solver, Status, StepReport,
 };
-use optlab_linalg::fastmath::nan_max;
+use optlab_linalg::fastmath::{nan_max, sticky_max};
 use optlab_problems::blackbox::{BlackBox, Evaluator};
 use rand::{Rng as _, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -240,20 +240,8 @@ pub fn consensus(
                 let e = optlab_linalg::fastmath::exp_bounded(-alpha * (f - fmin));
                 *wi = if f.is_finite() { e } else { 0.0 };
             }
-            let (mut s1, mut s2) = ([0.0f64; 8], [0.0f64; 8]);
-            let chunks = w.chunks_exact(8);
-            let (mut sw, mut sw2) = chunks
-                .remainder()
-                .iter()
-                .fold((0.0, 0.0), |(a, b), &x| (a + x, b + x * x));
-            for c in chunks {
-                for k in 0..8 {
-                    s1[k] += c[k];
-                    s2[k] += c[k] * c[k];
-                }
-            }
-            sw += s1.iter().sum::<f64>();
-            sw2 += s2.iter().sum::<f64>();
+            let sw = optlab_linalg::sum_lanes(&w);
+            let sw2 = optlab_linalg::dot_lanes(&w, &w);
             let mut v = vec![0.0; self.dim];
             for (x, &wi) in self.points.chunks_exact(self.dim).zip(&w) {
                 if wi == 0.0 {
@@ -305,7 +293,6 @@ fn update_particles(
     impl optlab_linalg::fastmath::pulp::WithSimd for Update<'_> {
         type Output = f64;
         #[inline(always)]
-        #[allow(clippy::eq_op)] // `dist - dist` is 0 for finite dist and NaN otherwise
         fn with_simd<S: optlab_linalg::fastmath::pulp::Simd>(self, _simd: S) -> f64 {
             let (v, lambda_dt, noise_scale) = (self.v, self.lambda_dt, self.noise_scale);
             let d = v.len();
@@ -321,21 +308,21 @@ fn update_particles(
                 let mut zs = self.z.chunks_exact(8);
                 let mut vs = vt.chunks_exact(8);
                 for ((xb, zb), vb) in xs.by_ref().zip(zs.by_ref()).zip(vs.by_ref()) {
-                    // Written out (not through `aniso_coord`) so that it vectorizes as a whole.
+                    // Whole 8-lane blocks through a local array (a `&mut` per coordinate
+                    // was scalarized).
                     let mut new = [0.0f64; 8];
                     for k in 0..8 {
-                        let diff = xb[k] - vb[k];
-                        new[k] = xb[k] - lambda_dt * diff + noise_scale * diff.abs() * zb[k];
+                        new[k] = aniso_new(xb[k], vb[k], zb[k], lambda_dt, noise_scale);
                     }
                     xb.copy_from_slice(&new);
                     for k in 0..8 {
-                        let dist = (new[k] - vb[k]).abs();
-                        acc[k] = (if dist > acc[k] { dist } else { acc[k] }) + (dist - dist);
+                        acc[k] = sticky_max(acc[k], (new[k] - vb[k]).abs());
                     }
                 }
                 let (zr, vr) = (zs.remainder(), vs.remainder());
                 for (k, x) in xs.into_remainder().iter_mut().enumerate() {
-                    aniso_coord(x, vr[k], zr[k], lambda_dt, noise_scale, &mut tail);
+                    *x = aniso_new(*x, vr[k], zr[k], lambda_dt, noise_scale);
+                    tail = sticky_max(tail, (*x - vr[k]).abs());
                 }
                 return acc.iter().fold(tail, |m, &a| nan_max(m, a));
             }
@@ -362,21 +349,15 @@ fn update_particles(
     })
 }
 
-/// One anisotropic coordinate update `x - λ dt (x - c) + σ √dt |x - c| z`, and the NaN-sticky
-/// running maximum of the new `|x - c|` (a non-finite coordinate makes it NaN).
+/// One anisotropic coordinate update `x - λ dt (x - c) + σ √dt |x - c| z`.
 #[inline(always)]
-#[allow(clippy::eq_op)] // `dist - dist` is 0 for finite dist and NaN otherwise
-fn aniso_coord(x: &mut f64, c: f64, z: f64, lambda_dt: f64, noise_scale: f64, acc: &mut f64) {
-    let diff = *x - c;
-    let new = *x - lambda_dt * diff + noise_scale * diff.abs() * z;
-    *x = new;
-    let dist = (new - c).abs();
-    *acc = (if dist > *acc { dist } else { *acc }) + (dist - dist);
+fn aniso_new(x: f64, c: f64, z: f64, lambda_dt: f64, noise_scale: f64) -> f64 {
+    let diff = x - c;
+    x - lambda_dt * diff + noise_scale * diff.abs() * z
 }
 
-/// The largest entry of non-negative `a`, NaN if one is NaN (eight lanes).
+/// The largest entry of non-negative `a`, NaN if one is NaN or infinite (eight lanes).
 #[inline(always)]
-#[allow(clippy::eq_op)] // `c - c` is 0 for finite c and NaN otherwise
 fn max_lanes(a: &[f64]) -> f64 {
     let mut acc = [0.0f64; 8];
     let chunks = a.chunks_exact(8);
@@ -386,8 +367,7 @@ fn max_lanes(a: &[f64]) -> f64 {
         .fold(0.0f64, |m, &v| nan_max(m, v));
     for c in chunks {
         for k in 0..8 {
-            // NaN-sticky: a NaN lane stays NaN (`NaN + 0`), so the result reports it.
-            acc[k] = (if c[k] > acc[k] { c[k] } else { acc[k] }) + (c[k] - c[k]);
+            acc[k] = sticky_max(acc[k], c[k]);
         }
     }
     for a in acc {

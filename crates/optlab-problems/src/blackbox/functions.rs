@@ -118,10 +118,10 @@ impl TestFunction {
     fn vector_value(&self, x: &[f64]) -> f64 {
         let d = self.d as f64;
         match self.kind {
-            Kind::Rastrigin => 10.0 * d + fastmath::sq_cos_2pi_sum_inline(x, 1.0, -10.0),
+            Kind::Rastrigin => 10.0 * d + fastmath::sq_cos_2pi_sum(x, 1.0, -10.0),
             Kind::Ackley => {
                 let s2 = optlab_linalg::dot_lanes(x, x) / d;
-                let sc = fastmath::sq_cos_2pi_sum_inline(x, 0.0, 1.0) / d;
+                let sc = fastmath::sq_cos_2pi_sum(x, 0.0, 1.0) / d;
                 -20.0 * (-0.2 * s2.sqrt()).exp() - sc.exp() + 20.0 + E
             }
             Kind::Sphere => optlab_linalg::dot_lanes(x, x),
@@ -163,11 +163,7 @@ impl BlackBox for TestFunction {
                 }
                 fastmath::dispatch(Batch { f: self, xs, out });
             }
-            _ => {
-                for (x, o) in xs.chunks(self.d.max(1)).zip(out) {
-                    *o = self.value(x);
-                }
-            }
+            _ => super::values_by_row(self, xs, out),
         }
     }
     fn value(&self, x: &[f64]) -> f64 {

@@ -97,9 +97,7 @@ pub trait BlackBox: Send + Sync {
     /// per row). The default calls [`value`](Self::value) per row; an override (a batched or
     /// vectorized kernel) must give the same numbers.
     fn values(&self, xs: &[f64], out: &mut [f64]) {
-        for (x, o) in xs.chunks(self.dim().max(1)).zip(out) {
-            *o = self.value(x);
-        }
+        values_by_row(self, xs, out);
     }
     /// Box bounds, if any.
     fn bounds(&self) -> Option<&Bounds> {
@@ -120,6 +118,14 @@ pub trait BlackBox: Send + Sync {
     /// A known minimizer, if any.
     fn known_minimizer(&self) -> Option<Vec<f64>> {
         None
+    }
+}
+
+/// [`BlackBox::values`] by [`BlackBox::value`] on each row (the default, and the fallback of
+/// batched implementations).
+pub fn values_by_row<B: BlackBox + ?Sized>(b: &B, xs: &[f64], out: &mut [f64]) {
+    for (x, o) in xs.chunks(b.dim().max(1)).zip(out) {
+        *o = b.value(x);
     }
 }
 
