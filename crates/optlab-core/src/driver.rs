@@ -54,11 +54,22 @@ pub trait Solver {
         None
     }
 
-    /// Advance one step. On error or non-finite results the driver restores the previous state.
+    /// Advance one step. On error or non-finite results the driver restores the previous state
+    /// (see [`Solver::transactional`]).
     fn step(&mut self, state: &mut Self::State, ctx: &mut RunContext) -> Result<StepReport>;
 
     /// True when the state contains only finite numbers.
     fn is_finite(&self, state: &Self::State) -> bool;
+
+    /// Whether [`Solver::step`] is all-or-nothing: when it returns an error the state is exactly
+    /// as before the call, and when it returns `Ok` the state and its metrics are finite (a
+    /// would-be non-finite state is reported as `Error::Numerical` instead). The driver then
+    /// skips its per-step copy of the state, a measurable share of a step when the state is
+    /// large and the step cheap (a particle swarm). A transactional step that still leaves a
+    /// non-finite state ends the run with an error. Default: `false`.
+    fn transactional(&self) -> bool {
+        false
+    }
 
     /// The objective value of a state, if the method has one.
     fn value(&self, state: &Self::State) -> Option<f64>;
@@ -178,11 +189,13 @@ impl Driver {
                 status = Some(Status::Cancelled);
                 break;
             }
-            let backup = cp.state.clone();
+            let backup = (!solver.transactional()).then(|| cp.state.clone());
             let report = match solver.step(&mut cp.state, ctx) {
                 Ok(r) => r,
                 Err(Error::Numerical(reason)) => {
-                    cp.state = backup;
+                    if let Some(b) = backup {
+                        cp.state = b;
+                    }
                     solver.restore(&cp.state)?;
                     status = Some(Status::NumericalFailure { reason });
                     break;
@@ -198,7 +211,14 @@ impl Driver {
                     .filter(|(_, v)| !v.is_finite())
                     .map(|(k, _)| k.as_str())
                     .collect();
-                cp.state = backup;
+                let Some(b) = backup else {
+                    return Err(Error::Other(format!(
+                        "solver contract: a transactional step left a non-finite state or \
+                         metrics at step {}",
+                        cp.step + 1
+                    )));
+                };
+                cp.state = b;
                 solver.restore(&cp.state)?;
                 status = Some(Status::NumericalFailure {
                     reason: if bad.is_empty() {
@@ -266,6 +286,9 @@ mod tests {
     struct NoisyGd {
         lr: f64,
         blow_up_at: Option<u64>,
+        /// Claim [`Solver::transactional`] and keep it (`Some(true)`: report the blow-up as an
+        /// error before touching the state) or break it (`Some(false)`: store the NaN anyway).
+        transactional: Option<bool>,
     }
 
     #[derive(Clone, Serialize, Deserialize)]
@@ -293,6 +316,9 @@ mod tests {
             })
         }
         fn step(&mut self, s: &mut St, _ctx: &mut RunContext) -> Result<StepReport> {
+            if self.transactional == Some(true) && self.blow_up_at == Some(s.k + 1) {
+                return Err(Error::Numerical("blow-up".into()));
+            }
             let noise: f64 = s.rng.random::<f64>() - 0.5;
             s.k += 1;
             s.x -= self.lr * (s.x + 0.01 * noise);
@@ -306,6 +332,9 @@ mod tests {
         }
         fn is_finite(&self, s: &St) -> bool {
             s.x.is_finite()
+        }
+        fn transactional(&self) -> bool {
+            self.transactional.is_some()
         }
         fn value(&self, s: &St) -> Option<f64> {
             Some(0.5 * s.x * s.x)
@@ -343,6 +372,7 @@ mod tests {
                 &mut NoisyGd {
                     lr: 0.3,
                     blow_up_at: None,
+                    transactional: None,
                 },
                 &mut ctx,
             )
@@ -360,6 +390,7 @@ mod tests {
                 &mut NoisyGd {
                     lr: 0.3,
                     blow_up_at: None,
+                    transactional: None,
                 },
                 &mut ctx,
             )
@@ -378,6 +409,7 @@ mod tests {
                 &mut NoisyGd {
                     lr: 0.3,
                     blow_up_at: None,
+                    transactional: None,
                 },
                 &mut ctx,
             )
@@ -403,6 +435,7 @@ mod tests {
                 &mut NoisyGd {
                     lr: 0.1,
                     blow_up_at: Some(5),
+                    transactional: None,
                 },
                 &mut ctx,
             )
@@ -427,6 +460,39 @@ mod tests {
     }
 
     #[test]
+    fn transactional_steps_keep_the_last_finite_state_without_a_copy() {
+        let run = |transactional| {
+            let rec = MemoryRecorder::new();
+            let mut ctx = RunContext::new(1).with_recorder(rec.clone());
+            let out = Driver::new(term(50)).run(
+                &mut NoisyGd {
+                    lr: 0.1,
+                    blow_up_at: Some(5),
+                    transactional,
+                },
+                &mut ctx,
+            );
+            (out, strip_time(rec.rows()))
+        };
+        let (plain, plain_rows) = run(None);
+        let (plain, plain_state) = plain.unwrap();
+        let (kept, kept_rows) = run(Some(true));
+        let (kept, kept_state) = kept.unwrap();
+        assert!(matches!(kept.status, Status::NumericalFailure { .. }));
+        assert_eq!(kept.iterations, plain.iterations);
+        assert_eq!(kept_state.k, 4);
+        assert_eq!(kept_state.x.to_bits(), plain_state.x.to_bits());
+        assert_eq!(kept_rows, plain_rows);
+        // A solver that claims the contract and breaks it gets an error, not a NaN state.
+        let (broken, _) = run(Some(false));
+        let err = broken.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            err.contains("transactional step") && err.contains("step 5"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn fixed_length_runs_finish() {
         let mut ctx = RunContext::new(0);
         let mut t = term(3);
@@ -436,6 +502,7 @@ mod tests {
                 &mut NoisyGd {
                     lr: 0.1,
                     blow_up_at: None,
+                    transactional: None,
                 },
                 &mut ctx,
             )

@@ -7,6 +7,7 @@
 pub use faer;
 
 pub mod fastmath;
+mod ln_table;
 pub mod sparse;
 use faer::linalg::solvers::Solve;
 use faer::{Mat, Par, Side};

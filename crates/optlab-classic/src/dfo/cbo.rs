@@ -242,15 +242,50 @@ pub fn consensus(
             }
             let sw = optlab_linalg::sum_lanes(&w);
             let sw2 = optlab_linalg::dot_lanes(&w, &w);
-            let mut v = vec![0.0; self.dim];
-            for (x, &wi) in self.points.chunks_exact(self.dim).zip(&w) {
-                if wi == 0.0 {
+            let d = self.dim;
+            let mut v = vec![0.0; d];
+            // Eight particles at a time: `v += Σ_k w_k x_k` touches `v` once per group (one
+            // `v += w x` per particle is a store-to-load chain through `v`). Zero weights
+            // (failed evaluations, underflow) are skipped, never multiplied: a skipped
+            // particle may hold any value.
+            let add_rows = |v: &mut [f64], rows: &[f64], ws: &[f64]| {
+                for (x, &wi) in rows.chunks_exact(d).zip(ws) {
+                    if wi != 0.0 {
+                        for (vj, xj) in v.iter_mut().zip(x) {
+                            *vj += wi * xj;
+                        }
+                    }
+                }
+            };
+            let mut groups = self.points.chunks_exact(8 * d);
+            let mut wgroups = w.chunks_exact(8);
+            for (p8, w8) in groups.by_ref().zip(wgroups.by_ref()) {
+                if w8.iter().all(|&wi| wi == 0.0) {
                     continue;
                 }
-                for (vj, xj) in v.iter_mut().zip(x) {
-                    *vj += wi * xj;
+                if w8.contains(&0.0) {
+                    add_rows(&mut v, p8, w8);
+                    continue;
+                }
+                let (r0, r1, r2, r3) = (
+                    &p8[..d],
+                    &p8[d..2 * d],
+                    &p8[2 * d..3 * d],
+                    &p8[3 * d..4 * d],
+                );
+                let (r4, r5, r6, r7) = (
+                    &p8[4 * d..5 * d],
+                    &p8[5 * d..6 * d],
+                    &p8[6 * d..7 * d],
+                    &p8[7 * d..],
+                );
+                for j in 0..d {
+                    let a = w8[0] * r0[j] + w8[1] * r1[j] + w8[2] * r2[j] + w8[3] * r3[j];
+                    let b = w8[4] * r4[j] + w8[5] * r5[j] + w8[6] * r6[j] + w8[7] * r7[j];
+                    v[j] += a + b;
                 }
             }
+            add_rows(&mut v, groups.remainder(), wgroups.remainder());
             (v, sw, sw2)
         }
     }
@@ -265,74 +300,99 @@ pub fn consensus(
     Some((v, sw * sw / sw2))
 }
 
+/// The coefficients of one CBO update.
+#[derive(Clone, Copy)]
+struct UpdateCoeffs {
+    /// `λ dt`.
+    lambda_dt: f64,
+    /// `σ √dt`.
+    noise_scale: f64,
+    noise: Noise,
+}
+
 /// The CBO update of the particles in `x` (whole particles of `v.len()` coordinates) toward
-/// `v`, with the standard normals `z` (same length as `x`; the isotropic path overwrites them
-/// with the new `|x_ij - v_j|`). `vt` is `v` tiled from a particle boundary, at least as long
-/// as `x` (anisotropic noise only; may be empty otherwise). Returns the largest new
-/// `|x_ij - v_j|` (the spread), NaN if a coordinate is not finite; it is also NaN when
-/// `|x_ij - v_j|` overflows for finite values near `f64::MAX`, which then stops the run as a
-/// numerical failure.
+/// `v`, written to `out` (same length), with the standard normals `z` (same length; the
+/// isotropic path overwrites them with the new `|x_ij - v_j|`). `vt` is `v` tiled from a
+/// particle boundary, at least as long as `x` (anisotropic noise only; may be empty
+/// otherwise). Returns the largest new `|x_ij - v_j|` (the spread), NaN if a coordinate is not
+/// finite; it is also NaN when `|x_ij - v_j|` overflows for finite values near `f64::MAX`,
+/// which then stops the run as a numerical failure.
 fn update_particles(
-    x: &mut [f64],
+    x: &[f64],
+    out: &mut [f64],
     z: &mut [f64],
     v: &[f64],
     vt: &[f64],
-    lambda_dt: f64,
-    noise_scale: f64,
-    noise: Noise,
+    k: UpdateCoeffs,
 ) -> f64 {
     struct Update<'a> {
-        x: &'a mut [f64],
+        x: &'a [f64],
+        out: &'a mut [f64],
         z: &'a mut [f64],
         v: &'a [f64],
         vt: &'a [f64],
-        lambda_dt: f64,
-        noise_scale: f64,
-        noise: Noise,
+        k: UpdateCoeffs,
     }
     impl optlab_linalg::fastmath::pulp::WithSimd for Update<'_> {
         type Output = f64;
         #[inline(always)]
         fn with_simd<S: optlab_linalg::fastmath::pulp::Simd>(self, _simd: S) -> f64 {
-            let (v, lambda_dt, noise_scale) = (self.v, self.lambda_dt, self.noise_scale);
+            let (v, lambda_dt, noise_scale) = (self.v, self.k.lambda_dt, self.k.noise_scale);
             let d = v.len();
-            if self.noise == Noise::Anisotropic {
-                debug_assert!(self.vt.len() >= self.x.len());
+            let n = self.x.len();
+            debug_assert_eq!(self.out.len(), n);
+            if self.k.noise == Noise::Anisotropic {
+                debug_assert!(self.vt.len() >= n);
                 // One flat pass against `v` tiled over the chunk: the update and the spread's
-                // NaN-sticky running maximum on eight lanes.
-                let n = self.x.len();
+                // NaN-sticky running maximum, on four independent sets of eight lanes (one
+                // set is a loop-carried max-add chain that stalls the loop).
                 let vt = &self.vt[..n];
-                let mut acc = [0.0f64; 8];
+                let mut acc = [[0.0f64; 8]; 4];
                 let mut tail = 0.0f64;
-                let mut xs = self.x.chunks_exact_mut(8);
-                let mut zs = self.z.chunks_exact(8);
-                let mut vs = vt.chunks_exact(8);
-                for ((xb, zb), vb) in xs.by_ref().zip(zs.by_ref()).zip(vs.by_ref()) {
-                    // Whole 8-lane blocks through a local array (a `&mut` per coordinate
-                    // was scalarized).
-                    let mut new = [0.0f64; 8];
-                    for k in 0..8 {
+                let mut os = self.out.chunks_exact_mut(32);
+                let mut xs = self.x.chunks_exact(32);
+                let mut zs = self.z.chunks_exact(32);
+                let mut vs = vt.chunks_exact(32);
+                for (((ob, xb), zb), vb) in os
+                    .by_ref()
+                    .zip(xs.by_ref())
+                    .zip(zs.by_ref())
+                    .zip(vs.by_ref())
+                {
+                    // Whole blocks through a local array (a `&mut` per coordinate was
+                    // scalarized).
+                    let mut new = [0.0f64; 32];
+                    for k in 0..32 {
                         new[k] = aniso_new(xb[k], vb[k], zb[k], lambda_dt, noise_scale);
                     }
-                    xb.copy_from_slice(&new);
+                    ob.copy_from_slice(&new);
+                    let [a0, a1, a2, a3] = &mut acc;
                     for k in 0..8 {
-                        acc[k] = sticky_max(acc[k], (new[k] - vb[k]).abs());
+                        a0[k] = sticky_max(a0[k], (new[k] - vb[k]).abs());
+                        a1[k] = sticky_max(a1[k], (new[k + 8] - vb[k + 8]).abs());
+                        a2[k] = sticky_max(a2[k], (new[k + 16] - vb[k + 16]).abs());
+                        a3[k] = sticky_max(a3[k], (new[k + 24] - vb[k + 24]).abs());
                     }
                 }
-                let (zr, vr) = (zs.remainder(), vs.remainder());
-                for (k, x) in xs.into_remainder().iter_mut().enumerate() {
-                    *x = aniso_new(*x, vr[k], zr[k], lambda_dt, noise_scale);
-                    tail = sticky_max(tail, (*x - vr[k]).abs());
+                let (xr, zr, vr) = (xs.remainder(), zs.remainder(), vs.remainder());
+                for (k, o) in os.into_remainder().iter_mut().enumerate() {
+                    *o = aniso_new(xr[k], vr[k], zr[k], lambda_dt, noise_scale);
+                    tail = sticky_max(tail, (*o - vr[k]).abs());
                 }
-                return acc.iter().fold(tail, |m, &a| nan_max(m, a));
+                return acc.iter().flatten().fold(tail, |m, &a| nan_max(m, a));
             }
             // Isotropic: one amplitude per particle; elementwise passes, then the maximum.
-            for (xi, zi) in self.x.chunks_exact_mut(d).zip(self.z.chunks_exact_mut(d)) {
+            for ((xi, oi), zi) in self
+                .x
+                .chunks_exact(d)
+                .zip(self.out.chunks_exact_mut(d))
+                .zip(self.z.chunks_exact_mut(d))
+            {
                 let scale = noise_scale * optlab_linalg::sqdist_lanes(xi, v).sqrt();
-                for ((x, c), n) in xi.iter_mut().zip(v).zip(zi.iter_mut()) {
+                for (((x, o), c), n) in xi.iter().zip(oi.iter_mut()).zip(v).zip(zi.iter_mut()) {
                     let diff = *x - c;
-                    *x = *x - lambda_dt * diff + scale * *n;
-                    *n = (*x - c).abs();
+                    *o = *x - lambda_dt * diff + scale * *n;
+                    *n = (*o - c).abs();
                 }
             }
             max_lanes(self.z)
@@ -340,12 +400,11 @@ fn update_particles(
     }
     optlab_linalg::fastmath::dispatch(Update {
         x,
+        out,
         z,
         v,
         vt,
-        lambda_dt,
-        noise_scale,
-        noise,
+        k,
     })
 }
 
@@ -383,8 +442,16 @@ const CHUNK: usize = 64;
 pub struct Cbo {
     cfg: CboConfig,
     problem: Box<dyn BlackBox>,
-    /// Scratch for one iteration's normals.
+    /// The problem's known minimizer and minimum (for the metrics), looked up once.
+    minimizer: Option<Vec<f64>>,
+    minimum: Option<f64>,
+    /// Scratch reused across iterations: the normals, the energies, the new particles (the
+    /// update is out of place so that a failed step leaves the state untouched) and the
+    /// consensus tiled over one chunk.
     normals: Vec<f64>,
+    energies: Vec<f64>,
+    next: Vec<f64>,
+    vt: Vec<f64>,
 }
 
 impl std::fmt::Debug for Cbo {
@@ -408,8 +475,13 @@ impl Cbo {
         }
         Ok(Cbo {
             cfg,
+            minimizer: problem.known_minimizer(),
+            minimum: problem.known_minimum(),
             problem,
             normals: Vec::new(),
+            energies: Vec::new(),
+            next: Vec::new(),
+            vt: Vec::new(),
         })
     }
 
@@ -430,17 +502,17 @@ impl Cbo {
             ("evals".to_string(), s.evals as f64),
             ("failed_evals".to_string(), s.failed as f64),
         ]);
-        if let Some(xs) = self.problem.known_minimizer() {
+        if let Some(xs) = &self.minimizer {
             let dist = s
                 .consensus
                 .iter()
-                .zip(&xs)
+                .zip(xs)
                 .map(|(a, b)| (a - b).abs())
                 .fold(0.0, f64::max);
             m.insert("dist_inf".into(), dist);
             m.insert("success".into(), f64::from(u8::from(dist < 0.25)));
         }
-        if let Some(fs) = self.problem.known_minimum() {
+        if let Some(fs) = self.minimum {
             m.insert("gap".into(), (s.best_f - fs).max(0.0));
         }
         m.retain(|_, v| v.is_finite());
@@ -495,20 +567,21 @@ impl Solver for Cbo {
                 stop: Some(Status::MaxEvaluations),
             });
         }
+        // Nothing in `s` changes until the commit at the end, so a step that fails leaves the
+        // state as it was ([`Solver::transactional`]).
         let mut ev = Evaluator::new(self.problem.as_ref(), None);
         ev.set_counts(s.evals, s.failed);
-        let energies: Vec<f64> = ev.eval_batch(&s.x, d).iter().map(|e| e.f).collect();
-        s.evals = ev.evals();
-        s.failed = ev.failed();
+        ev.objectives_into(&s.x, d, &mut self.energies);
+        let energies = &self.energies;
+        let mut best: Option<(usize, f64)> = None;
         for (i, &f) in energies.iter().enumerate() {
-            if f < s.best_f {
-                s.best_f = f;
-                s.best_x.copy_from_slice(&s.x[i * d..(i + 1) * d]);
+            if f < best.map_or(s.best_f, |b| b.1) {
+                best = Some((i, f));
             }
         }
         // Consensus from all particles or from a random mini-batch.
         let cons = if cfg.batch == 0 || cfg.batch == n {
-            consensus(&s.x, &energies, d, s.alpha)
+            consensus(&s.x, energies, d, s.alpha)
         } else {
             let mut rng = ChaCha8Rng::seed_from_u64(splitmix64(s.seed ^ 0xB47C ^ splitmix64(s.k)));
             let mut idx: Vec<usize> = (0..n).collect();
@@ -524,6 +597,8 @@ impl Solver for Cbo {
             consensus(&pts, &vals, d, s.alpha)
         };
         let Some((v, ess)) = cons else {
+            s.evals = ev.evals();
+            s.failed = ev.failed();
             return Ok(StepReport {
                 metrics: self.metrics(s),
                 stop: Some(Status::Stalled {
@@ -531,31 +606,36 @@ impl Solver for Cbo {
                 }),
             });
         };
-        s.consensus.copy_from_slice(&v);
-        s.ess = ess;
-        let lambda_dt = cfg.lambda * s.dt;
-        let noise_scale = s.sigma * s.dt.sqrt();
-        let key = Self::noise_key(s.seed, s.k);
+        let coeffs = UpdateCoeffs {
+            lambda_dt: cfg.lambda * s.dt,
+            noise_scale: s.sigma * s.dt.sqrt(),
+            noise: cfg.noise,
+        };
         let noise = cfg.noise;
+        let key = Self::noise_key(s.seed, s.k);
         let bounds = if cfg.project {
             self.problem.bounds().cloned()
         } else {
             None
         };
         self.normals.resize(n * d, 0.0);
+        self.next.resize(n * d, 0.0);
+        // `v` tiled over one chunk of particles (the anisotropic update is one flat pass).
+        self.vt.clear();
+        if noise == Noise::Anisotropic {
+            for _ in 0..CHUNK.min(n) {
+                self.vt.extend_from_slice(&v);
+            }
+        }
+        let vt = &self.vt;
         // Whole particles per chunk; the noise of coordinate g is normal g of the stream, so
         // the chunking (and the thread count) does not change the numbers.
-        // `v` tiled over one chunk of particles (the anisotropic update is one flat pass).
-        let vt: Vec<f64> = if noise == Noise::Anisotropic {
-            v.iter().copied().cycle().take(CHUNK.min(n) * d).collect()
-        } else {
-            Vec::new()
-        };
-        let work = |(c, (xs, zs)): (usize, (&mut [f64], &mut [f64]))| {
+        type Chunk<'a> = (usize, ((&'a [f64], &'a mut [f64]), &'a mut [f64]));
+        let work = |(c, ((xs, xn), zs)): Chunk<'_>| {
             optlab_linalg::fastmath::fill_normals(key, (c * CHUNK * d) as u64, zs);
-            let spread = update_particles(xs, zs, &v, &vt, lambda_dt, noise_scale, noise);
+            let spread = update_particles(xs, xn, zs, &v, vt, coeffs);
             match &bounds {
-                Some(b) => xs.chunks_exact_mut(d).fold(0.0, |m, xi| {
+                Some(b) => xn.chunks_exact_mut(d).fold(0.0, |m, xi| {
                     b.project(xi);
                     xi.iter()
                         .zip(&v)
@@ -566,30 +646,46 @@ impl Solver for Cbo {
             }
         };
         let spread = if n * d >= 4096 && rayon::current_num_threads() > 1 {
-            s.x.par_chunks_mut(CHUNK * d)
+            s.x.par_chunks(CHUNK * d)
+                .zip(self.next.par_chunks_mut(CHUNK * d))
                 .zip(self.normals.par_chunks_mut(CHUNK * d))
                 .enumerate()
                 .map(work)
                 .reduce(|| 0.0, nan_max)
         } else {
-            s.x.chunks_mut(CHUNK * d)
+            s.x.chunks(CHUNK * d)
+                .zip(self.next.chunks_mut(CHUNK * d))
                 .zip(self.normals.chunks_mut(CHUNK * d))
                 .enumerate()
                 .map(work)
                 .fold(0.0, nan_max)
         };
-        s.spread = spread;
-        s.k += 1;
-        s.alpha = (s.alpha * cfg.alpha_factor).min(cfg.alpha_max);
-        s.sigma *= cfg.sigma_factor;
-        s.dt *= cfg.dt_factor;
         // |x - v| is finite for every coordinate iff the particles and v are.
         if !spread.is_finite() {
             return Err(Error::Numerical(
                 "a particle left the finite range (reduce dt or sigma)".into(),
             ));
         }
+        // Commit.
+        s.evals = ev.evals();
+        s.failed = ev.failed();
+        if let Some((i, f)) = best {
+            s.best_f = f;
+            s.best_x.copy_from_slice(&s.x[i * d..(i + 1) * d]);
+        }
+        s.consensus.copy_from_slice(&v);
+        s.ess = ess;
+        std::mem::swap(&mut s.x, &mut self.next);
+        s.spread = spread;
+        s.k += 1;
+        s.alpha = (s.alpha * cfg.alpha_factor).min(cfg.alpha_max);
+        s.sigma *= cfg.sigma_factor;
+        s.dt *= cfg.dt_factor;
         Ok(StepReport::go(self.metrics(s)))
+    }
+
+    fn transactional(&self) -> bool {
+        true
     }
 
     fn is_finite(&self, s: &CboState) -> bool {

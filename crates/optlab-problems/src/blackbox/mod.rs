@@ -244,23 +244,11 @@ impl<'a> Evaluator<'a> {
     pub fn eval_batch(&mut self, xs: &[f64], dim: usize) -> Vec<Eval> {
         let p = self.problem;
         let d = dim.max(1);
-        let rows = xs.len().div_ceil(d);
-        let threads = rayon::current_num_threads();
-        let parallel = rows >= 64 && threads > 1;
         let out: Vec<Eval> = if p.n_constraints() == 0 && dim == p.dim() {
-            // Unconstrained: the problem's batched `values`, in blocks of up to 64 rows (at
-            // least four blocks a thread, for expensive black boxes on few rows).
-            let mut f = vec![0.0; rows];
-            if parallel {
-                let block = (rows / (4 * threads)).clamp(1, 64);
-                xs.par_chunks(block * d)
-                    .zip(f.par_chunks_mut(block))
-                    .for_each(|(x, o)| p.values(x, o));
-            } else {
-                p.values(xs, &mut f);
-            }
+            let mut f = Vec::new();
+            self.batched_values(xs, d, &mut f);
             f.into_iter().map(Eval::unconstrained).collect()
-        } else if parallel {
+        } else if batch_is_parallel(xs.len().div_ceil(d)) {
             xs.par_chunks(d).map(|x| evaluate(p, x)).collect()
         } else {
             xs.chunks(d).map(|x| evaluate(p, x)).collect()
@@ -269,6 +257,53 @@ impl<'a> Evaluator<'a> {
         self.failed += out.iter().filter(|e| e.failed).count() as u64;
         out
     }
+
+    /// The objective values of the rows of `xs` (row-major, `dim` columns) into `f` (resized
+    /// to one value per row, reusing its allocation): exactly the `Eval::f` that
+    /// [`Evaluator::eval_batch`] gives (`+inf` for a failed evaluation), with the same counts,
+    /// without building the `Eval`s.
+    pub fn objectives_into(&mut self, xs: &[f64], dim: usize, f: &mut Vec<f64>) {
+        let d = dim.max(1);
+        if self.problem.n_constraints() > 0 || dim != self.problem.dim() {
+            let e = self.eval_batch(xs, dim);
+            f.clear();
+            f.extend(e.iter().map(|e| e.f));
+            return;
+        }
+        self.batched_values(xs, d, f);
+        let mut failed = 0u64;
+        for v in f.iter_mut() {
+            if !v.is_finite() {
+                *v = f64::INFINITY;
+                failed += 1;
+            }
+        }
+        self.evals += f.len() as u64;
+        self.failed += failed;
+    }
+
+    /// The problem's batched `values` on the rows of `xs` (rows of `d = dim()` entries), in
+    /// blocks of up to 64 rows when parallel (at least four blocks a thread, for expensive
+    /// black boxes on few rows). Raw values: failures are not mapped or counted here.
+    fn batched_values(&self, xs: &[f64], d: usize, f: &mut Vec<f64>) {
+        let p = self.problem;
+        let rows = xs.len().div_ceil(d);
+        f.clear();
+        f.resize(rows, 0.0);
+        if batch_is_parallel(rows) {
+            let block = (rows / (4 * rayon::current_num_threads())).clamp(1, 64);
+            xs.par_chunks(block * d)
+                .zip(f.par_chunks_mut(block))
+                .for_each(|(x, o)| p.values(x, o));
+        } else {
+            p.values(xs, f);
+        }
+    }
+}
+
+/// Whether a batch of `rows` evaluations is spread over the rayon pool.
+fn batch_is_parallel(rows: usize) -> bool {
+    rows >= 64 && rayon::current_num_threads() > 1
 }
 
 /// The catalog of black-box test problems: `[problem]` tables decoded into problems.
@@ -352,5 +387,72 @@ pub mod catalog {
     /// Build as a boxed black box.
     pub fn build_boxed(table: &toml::Table) -> Result<Box<dyn BlackBox>> {
         Ok(Box::new(build(table)?.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::functions::{Kind, TestFunction};
+    use super::*;
+
+    /// A constrained box: `f = Σ x`, one constraint `x_0 - 1 <= 0` that fails (NaN) when
+    /// `x_1 < -2`.
+    struct Constrained;
+    impl BlackBox for Constrained {
+        fn name(&self) -> &str {
+            "constrained"
+        }
+        fn dim(&self) -> usize {
+            2
+        }
+        fn value(&self, x: &[f64]) -> f64 {
+            x.iter().sum()
+        }
+        fn n_constraints(&self) -> usize {
+            1
+        }
+        fn constraints(&self, x: &[f64]) -> Vec<f64> {
+            vec![if x[1] < -2.0 { f64::NAN } else { x[0] - 1.0 }]
+        }
+    }
+
+    /// `objectives_into` gives `eval_batch`'s objectives and counts, serially and on a
+    /// two-thread pool (the blocked parallel path), for the batched kernel, a row length that
+    /// is not the problem's dimension (pointwise), and a constrained problem.
+    #[test]
+    fn objectives_into_equals_eval_batch() {
+        let rastrigin = TestFunction::new(Kind::Rastrigin, 3).unwrap();
+        let mut xs: Vec<f64> = (0..3 * 100).map(|i| (i % 17) as f64 / 4.0 - 2.0).collect();
+        xs[7] = f64::NAN; // row 2 fails
+        xs[31] = f64::INFINITY; // row 10 fails
+        let cons: Vec<f64> = (0..2 * 90).map(|i| (i % 11) as f64 / 2.0 - 2.6).collect();
+        let cases: [(&dyn BlackBox, &[f64], usize); 3] = [
+            (&rastrigin, &xs, 3),
+            (&rastrigin, &xs[..3 * 50], 6),
+            (&Constrained, &cons, 2),
+        ];
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                for (p, x, d) in cases {
+                    let mut a = Evaluator::new(p, None);
+                    a.set_counts(5, 1);
+                    let want = a.eval_batch(x, d);
+                    let mut b = Evaluator::new(p, None);
+                    b.set_counts(5, 1);
+                    let mut got = vec![123.0; 3]; // stale contents are replaced
+                    b.objectives_into(x, d, &mut got);
+                    assert_eq!(got.len(), want.len(), "{} d={d}", p.name());
+                    for (g, w) in got.iter().zip(&want) {
+                        assert_eq!(g.to_bits(), w.f.to_bits(), "{} d={d}", p.name());
+                    }
+                    assert_eq!((b.evals(), b.failed()), (a.evals(), a.failed()));
+                    assert!(a.failed() > 1, "{}: the failures are exercised", p.name());
+                }
+            });
+        }
     }
 }
