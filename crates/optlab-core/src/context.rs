@@ -15,6 +15,10 @@ pub trait Progress: Send {
     fn set_position(&self, pos: u64);
     /// A short status message (e.g. the current objective).
     fn set_message(&self, msg: &str);
+    /// Whether messages are shown (callers skip formatting them when not; default `true`).
+    fn shows_messages(&self) -> bool {
+        true
+    }
     /// The run ended.
     fn finish(&self);
 }
@@ -27,6 +31,9 @@ impl Progress for NoProgress {
     fn set_total(&self, _total: u64) {}
     fn set_position(&self, _pos: u64) {}
     fn set_message(&self, _msg: &str) {}
+    fn shows_messages(&self) -> bool {
+        false
+    }
     fn finish(&self) {}
 }
 

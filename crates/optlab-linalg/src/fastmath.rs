@@ -351,7 +351,7 @@ pub fn sq_cos_2pi_sum(x: &[f64], a: f64, b: f64) -> f64 {
         small[k] &= pad[k].abs() < COS_LIMIT;
     }
     if small.iter().all(|&s| s) {
-        acc.iter().sum::<f64>()
+        crate::sum8(&acc)
     } else {
         x.iter()
             .map(|&v| a * v * v + b * (2.0 * std::f64::consts::PI * v).cos())

@@ -164,8 +164,8 @@ pub fn sum_lanes(a: &[f64]) -> f64 {
     lanes(a, a, |x, _| x)
 }
 
-/// `Σ term(a_i, b_i)` on eight lanes, then the lanes, then the tail (the order every `*_lanes`
-/// sum shares).
+/// `Σ term(a_i, b_i)` on eight lanes, then the lanes ([`sum8`]), then the tail (the order every
+/// `*_lanes` sum shares).
 #[inline(always)]
 fn lanes(a: &[f64], b: &[f64], term: impl Fn(f64, f64) -> f64) -> f64 {
     let mut acc = [0.0f64; 8];
@@ -177,7 +177,17 @@ fn lanes(a: &[f64], b: &[f64], term: impl Fn(f64, f64) -> f64) -> f64 {
         }
     }
     let tail: f64 = ra.iter().zip(rb).map(|(x, y)| term(*x, *y)).sum();
-    acc.iter().sum::<f64>() + tail
+    sum8(&acc) + tail
+}
+
+/// The eight lanes' sum as a halving tree, `((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))`:
+/// the order of a 512 → 256 → 128 → 64-bit reduction, three dependent adds (a left-to-right
+/// sum is seven, and was the cost of short rows' sums).
+#[inline(always)]
+pub fn sum8(a: &[f64; 8]) -> f64 {
+    let s4 = [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7]];
+    let s2 = [s4[0] + s4[2], s4[1] + s4[3]];
+    s2[0] + s2[1]
 }
 
 /// Sherman–Morrison solve of `(alpha v v^T + lambda I) x = b` for `lambda > 0`,
@@ -204,6 +214,25 @@ mod tests {
                 1.0 / (1.0 + (i + j) as f64)
             }
         })
+    }
+
+    /// `sum8` adds in its documented tree order (a left-to-right sum gives 0 here), and the
+    /// `*_lanes` sums put a row's tail after the lanes.
+    #[test]
+    fn lane_sums_follow_the_documented_order() {
+        let a = [1e16, 1.0, 1.0, 1.0, -1e16, 1.0, 1.0, 1.0];
+        // ((1e16 - 1e16) + (1 + 1)) + ((1 + 1) + (1 + 1)) = 6; left to right: 1e16 + 1 + 1 + 1
+        // rounds back to 1e16, so the sum would be 3.
+        assert_eq!(sum8(&a), 6.0);
+        assert_eq!(a.iter().sum::<f64>(), 3.0);
+        let x: Vec<f64> = (0..11).map(|i| 0.1 * i as f64 - 0.3).collect();
+        let lanes: [f64; 8] = std::array::from_fn(|k| x[k] * x[k]);
+        let tail: f64 = x[8..].iter().map(|v| v * v).sum();
+        assert_eq!(dot_lanes(&x, &x), sum8(&lanes) + tail);
+        assert_eq!(
+            sum_lanes(&x),
+            sum8(&std::array::from_fn(|k| x[k])) + x[8..].iter().sum::<f64>()
+        );
     }
 
     #[test]
