@@ -120,6 +120,66 @@ fn consensus_is_shift_invariant_and_tends_to_the_best_particle() {
     assert_eq!(v5, vec![0.0, 1.0]);
 }
 
+/// The blocked, grouped consensus sum against the plain formula: several blocks, groups of
+/// eight with some weights zero (failed evaluations at non-finite points, and weights that
+/// underflow), a remainder; the same bits on a 2-thread pool.
+#[test]
+fn consensus_matches_the_formula_across_blocks_and_ignores_failed_points() {
+    let (n, d, alpha) = (603, 7, 10.0); // n d >= 4096: the parallel path on two threads
+    let pts: Vec<f64> = (0..n * d)
+        .map(|i| ((i * 7919) % 1000) as f64 / 100.0 - 5.0)
+        .collect();
+    let mut vals: Vec<f64> = (0..n)
+        .map(|i| ((i * 104_729) % 997) as f64 / 10.0)
+        .collect();
+    let mut bad = pts.clone();
+    for i in (0..n).step_by(7) {
+        vals[i] = f64::NAN;
+        bad[i * d] = f64::INFINITY;
+        bad[i * d + 1] = f64::NAN;
+    }
+    let (v, ess) = consensus(&bad, &vals, d, alpha).unwrap();
+    let fmin = vals
+        .iter()
+        .filter(|f| f.is_finite())
+        .fold(f64::INFINITY, |a, &b| a.min(b));
+    let w: Vec<f64> = vals
+        .iter()
+        .map(|&f| {
+            if f.is_finite() {
+                (-alpha * (f - fmin)).exp()
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let zeros = w.iter().filter(|&&x| x == 0.0).count();
+    assert!(
+        zeros > n / 7 + 50,
+        "weights that underflow are exercised ({zeros})"
+    );
+    let (sw, sw2): (f64, f64) = (w.iter().sum(), w.iter().map(|x| x * x).sum());
+    for j in 0..d {
+        let want = (0..n)
+            .filter(|&i| w[i] != 0.0)
+            .map(|i| w[i] * pts[i * d + j])
+            .sum::<f64>()
+            / sw;
+        assert!(
+            (v[j] - want).abs() <= 1e-12 * (1.0 + want.abs()),
+            "{j}: {} vs {want}",
+            v[j]
+        );
+    }
+    assert!((ess - sw * sw / sw2).abs() <= 1e-10 * ess, "ess {ess}");
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let (v2, ess2) = pool.install(|| consensus(&bad, &vals, d, alpha)).unwrap();
+    assert_eq!((v, ess), (v2, ess2));
+}
+
 /// One CBO step by hand, for both noise models and with projection onto the bounds: the
 /// consensus of the initial particles, then `x - λ dt (x - v) + σ √dt D(x - v) ξ` with `ξ` the
 /// documented counter-based normals.

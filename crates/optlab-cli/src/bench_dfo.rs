@@ -156,10 +156,17 @@ fn cbo(r: &mut Report, full: bool, threads: usize) -> Result<()> {
     );
     r.json.insert("dfo_cbo".into(), json.into());
 
-    // Throughput of the particle update (including f evaluations), same shapes as the peer.
+    // Throughput of the particle update (including f evaluations), same shapes as the peer: on
+    // one thread (the single-thread kernels) and on every core (the parallel update; CBXpy's
+    // numpy is single-threaded either way).
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let mut counts = vec![1, threads, cores];
+    counts.sort_unstable();
+    counts.dedup();
     let mut tt = MarkdownTable::new(&[
         "f",
         "N x d",
+        "threads",
         "optlab ms / iteration",
         "particle updates / s",
         "CBXpy ms / iteration",
@@ -172,19 +179,6 @@ fn cbo(r: &mut Report, full: bool, threads: usize) -> Result<()> {
             collapse_tol: 0.0,
             ..Default::default()
         };
-        let mut times = Vec::new();
-        // The stated thread count holds for the parallel kernels too (not rayon's global pool).
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()?;
-        for rep in 0..5 {
-            let mut s = Cbo::new(cfg, Box::new(TestFunction::new(kind, 20)?))?;
-            let t0 = Instant::now();
-            let mut ctx = RunContext::new(rep).with_threads(threads);
-            pool.install(|| Driver::new(cfg.termination()).run(&mut s, &mut ctx))?;
-            times.push(t0.elapsed().as_secs_f64() / 200.0);
-        }
-        let ms = 1e3 * median(times);
         let peer_ms = peer
             .as_ref()
             .and_then(|p| {
@@ -194,19 +188,35 @@ fn cbo(r: &mut Report, full: bool, threads: usize) -> Result<()> {
                     .and_then(|r| r["time_per_iteration_s"].as_f64())
             })
             .map(|s| 1e3 * s);
-        tt.row(&[
-            fname.to_string(),
-            "1000 x 20".into(),
-            format!("{ms:.3}"),
-            fmt_num(1000.0 / (ms / 1e3)),
-            peer_ms.map_or("-".into(), |p| format!("{p:.3}")),
-            peer_ms.map_or("-".into(), |p| format!("{:.1}x", p / ms)),
-        ]);
+        for &tc in &counts {
+            let mut times = Vec::new();
+            // The stated thread count holds for the parallel kernels too (not rayon's global
+            // pool).
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(tc).build()?;
+            for rep in 0..5 {
+                let mut s = Cbo::new(cfg, Box::new(TestFunction::new(kind, 20)?))?;
+                let t0 = Instant::now();
+                let mut ctx = RunContext::new(rep).with_threads(tc);
+                pool.install(|| Driver::new(cfg.termination()).run(&mut s, &mut ctx))?;
+                times.push(t0.elapsed().as_secs_f64() / 200.0);
+            }
+            let ms = 1e3 * median(times);
+            tt.row(&[
+                fname.to_string(),
+                "1000 x 20".into(),
+                tc.to_string(),
+                format!("{ms:.3}"),
+                fmt_num(1000.0 / (ms / 1e3)),
+                peer_ms.map_or("-".into(), |p| format!("{p:.3}")),
+                peer_ms.map_or("-".into(), |p| format!("{:.1}x", p / ms)),
+            ]);
+        }
     }
     r.section(
         "Derivative-free: CBO particle-update throughput (anisotropic, f evaluations included)",
         &format!(
-            "{threads} thread(s); median of 5 runs of 200 iterations.\n\n{}",
+            "One thread and every core ({cores} here); median of 5 runs of 200 iterations each. \
+             CBXpy: one thread (numpy).\n\n{}",
             tt.render()
         ),
     );

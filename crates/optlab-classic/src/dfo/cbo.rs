@@ -235,36 +235,25 @@ pub fn consensus(
             let (alpha, fmin) = (self.alpha, self.fmin);
             // Weights in one vectorized pass (zero for failed evaluations). A plain loop: a
             // `collect` would run outside this dispatch, unvectorized.
-            let mut w = vec![0.0; self.values.len()];
+            let mut w = [0.0; CONSENSUS_BLOCK];
+            let w = &mut w[..self.values.len()];
             for (wi, &f) in w.iter_mut().zip(self.values) {
                 let e = optlab_linalg::fastmath::exp_bounded(-alpha * (f - fmin));
                 *wi = if f.is_finite() { e } else { 0.0 };
             }
-            let sw = optlab_linalg::sum_lanes(&w);
-            let sw2 = optlab_linalg::dot_lanes(&w, &w);
+            let sw = optlab_linalg::sum_lanes(w);
+            let sw2 = optlab_linalg::dot_lanes(w, w);
             let d = self.dim;
             let mut v = vec![0.0; d];
             // Eight particles at a time: `v += Σ_k w_k x_k` touches `v` once per group (one
-            // `v += w x` per particle is a store-to-load chain through `v`). Zero weights
-            // (failed evaluations, underflow) are skipped, never multiplied: a skipped
-            // particle may hold any value.
-            let add_rows = |v: &mut [f64], rows: &[f64], ws: &[f64]| {
-                for (x, &wi) in rows.chunks_exact(d).zip(ws) {
-                    if wi != 0.0 {
-                        for (vj, xj) in v.iter_mut().zip(x) {
-                            *vj += wi * xj;
-                        }
-                    }
-                }
-            };
+            // `v += w x` per particle is a store-to-load chain through `v`). A zero weight
+            // (failed evaluation, underflow) selects 0 instead of multiplying, so a skipped
+            // particle may hold any value; all-zero groups are skipped.
+            let term = |wk: f64, xk: f64| if wk != 0.0 { wk * xk } else { 0.0 };
             let mut groups = self.points.chunks_exact(8 * d);
             let mut wgroups = w.chunks_exact(8);
             for (p8, w8) in groups.by_ref().zip(wgroups.by_ref()) {
                 if w8.iter().all(|&wi| wi == 0.0) {
-                    continue;
-                }
-                if w8.contains(&0.0) {
-                    add_rows(&mut v, p8, w8);
                     continue;
                 }
                 let (r0, r1, r2, r3) = (
@@ -280,22 +269,52 @@ pub fn consensus(
                     &p8[7 * d..],
                 );
                 for j in 0..d {
-                    let a = w8[0] * r0[j] + w8[1] * r1[j] + w8[2] * r2[j] + w8[3] * r3[j];
-                    let b = w8[4] * r4[j] + w8[5] * r5[j] + w8[6] * r6[j] + w8[7] * r7[j];
+                    let a = term(w8[0], r0[j])
+                        + term(w8[1], r1[j])
+                        + term(w8[2], r2[j])
+                        + term(w8[3], r3[j]);
+                    let b = term(w8[4], r4[j])
+                        + term(w8[5], r5[j])
+                        + term(w8[6], r6[j])
+                        + term(w8[7], r7[j]);
                     v[j] += a + b;
                 }
             }
-            add_rows(&mut v, groups.remainder(), wgroups.remainder());
+            for (x, &wi) in groups.remainder().chunks_exact(d).zip(wgroups.remainder()) {
+                for (vj, xj) in v.iter_mut().zip(x) {
+                    *vj += term(wi, *xj);
+                }
+            }
             (v, sw, sw2)
         }
     }
-    let (mut v, sw, sw2) = optlab_linalg::fastmath::dispatch(Accumulate {
-        points,
-        values,
-        dim,
-        alpha,
-        fmin,
-    });
+    // Fixed blocks of particles, summed in block order: the same numbers on any number of
+    // threads; the blocks run in parallel when the pool has more than one thread.
+    let n = values.len();
+    let block = |b: usize| {
+        let (lo, hi) = (b * CONSENSUS_BLOCK, ((b + 1) * CONSENSUS_BLOCK).min(n));
+        optlab_linalg::fastmath::dispatch(Accumulate {
+            points: &points[lo * dim..hi * dim],
+            values: &values[lo..hi],
+            dim,
+            alpha,
+            fmin,
+        })
+    };
+    let blocks = n.div_ceil(CONSENSUS_BLOCK);
+    let parts: Vec<(Vec<f64>, f64, f64)> =
+        if blocks > 1 && n * dim >= 4096 && rayon::current_num_threads() > 1 {
+            (0..blocks).into_par_iter().map(block).collect()
+        } else {
+            (0..blocks).map(block).collect()
+        };
+    let mut v = vec![0.0; dim];
+    let (mut sw, mut sw2) = (0.0, 0.0);
+    for (vb, swb, sw2b) in parts {
+        v.iter_mut().zip(&vb).for_each(|(a, b)| *a += b);
+        sw += swb;
+        sw2 += sw2b;
+    }
     v.iter_mut().for_each(|x| *x /= sw);
     Some((v, sw * sw / sw2))
 }
@@ -437,6 +456,9 @@ fn max_lanes(a: &[f64]) -> f64 {
 
 /// Particles per chunk of the update (and per rayon task).
 const CHUNK: usize = 64;
+
+/// Particles per block of the consensus sums (their partial sums are added in block order).
+const CONSENSUS_BLOCK: usize = 256;
 
 /// The CBO solver.
 pub struct Cbo {
