@@ -44,4 +44,4 @@ for t in $(awk -F'\t' '{ print $3 }' "$OUT/ratios.tsv" | sort -un); do
     awk -F'\t' -v f="$f" -v t="$t" '$2 == f && $3 == t { print $6 }' "$OUT/ratios.tsv" | sort -g |
       awk -v f="$f" -v t="$t" '{ a[NR] = $1 } END { printf "%s, %s thread(s): median ratio %.1fx over %d rounds (min %.1fx, max %.1fx)\n", f, t, (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2), NR, a[1], a[NR] }'
   done
-done
+done | tee "$OUT/summary.txt"

@@ -122,7 +122,7 @@ fn consensus_is_shift_invariant_and_tends_to_the_best_particle() {
 
 /// The blocked, grouped consensus sum against the plain formula: several blocks, groups of
 /// eight with some weights zero (failed evaluations at non-finite points, and weights that
-/// underflow), a remainder; the same bits on a 2-thread pool.
+/// underflow), a remainder; the same bits on one thread and on two.
 #[test]
 fn consensus_matches_the_formula_across_blocks_and_ignores_failed_points() {
     let (n, d, alpha) = (603, 7, 10.0); // n d >= 4096: the parallel path on two threads
@@ -138,7 +138,12 @@ fn consensus_matches_the_formula_across_blocks_and_ignores_failed_points() {
         bad[i * d] = f64::INFINITY;
         bad[i * d + 1] = f64::NAN;
     }
-    let (v, ess) = consensus(&bad, &vals, d, alpha).unwrap();
+    // The serial path (a 1-thread pool) here, the parallel one on two threads below.
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let (v, ess) = one.install(|| consensus(&bad, &vals, d, alpha)).unwrap();
     let fmin = vals
         .iter()
         .filter(|f| f.is_finite())

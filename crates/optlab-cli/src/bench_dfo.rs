@@ -215,8 +215,8 @@ fn cbo(r: &mut Report, full: bool, threads: usize) -> Result<()> {
     r.section(
         "Derivative-free: CBO particle-update throughput (anisotropic, f evaluations included)",
         &format!(
-            "One thread and every core ({cores} here); median of 5 runs of 200 iterations each. \
-             CBXpy: one thread (numpy).\n\n{}",
+            "Thread counts {counts:?}: one, every core ({cores} here) and `--threads`; median of \
+             5 runs of 200 iterations each. CBXpy: one thread (numpy).\n\n{}",
             tt.render()
         ),
     );

@@ -299,6 +299,23 @@ mod tests {
         x: f64,
         k: u64,
         rng: crate::seed::Rng,
+        #[serde(skip)]
+        _copies: CopyCounter,
+    }
+
+    thread_local! {
+        /// Copies of an `St` made on this thread (the driver runs on the caller's thread).
+        static COPIES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Counts the driver's copies of the state.
+    #[derive(Default)]
+    struct CopyCounter;
+    impl Clone for CopyCounter {
+        fn clone(&self) -> Self {
+            COPIES.with(|c| c.set(c.get() + 1));
+            CopyCounter
+        }
     }
 
     impl Solver for NoisyGd {
@@ -308,6 +325,7 @@ mod tests {
                 x: 3.0,
                 k: 0,
                 rng: ctx.rng("noise"),
+                _copies: CopyCounter,
             })
         }
         fn initial_metrics(&mut self, s: &St) -> BTreeMap<String, f64> {
@@ -477,10 +495,17 @@ mod tests {
             );
             (out, strip_time(rec.rows()))
         };
+        let copies = || COPIES.with(|c| c.get());
+        let c0 = copies();
         let (plain, plain_rows) = run(None);
         let (plain, plain_state) = plain.unwrap();
+        let c1 = copies();
         let (kept, kept_rows) = run(Some(true));
         let (kept, kept_state) = kept.unwrap();
+        // The plain run copies the state before each of its 5 steps; the transactional one
+        // never does.
+        assert!(c1 - c0 >= 5, "plain run: {} copies", c1 - c0);
+        assert_eq!(copies(), c1, "the transactional run copied the state");
         assert!(matches!(kept.status, Status::NumericalFailure { .. }));
         assert_eq!(kept.iterations, plain.iterations);
         assert_eq!(kept_state.k, 4);

@@ -13,7 +13,8 @@
 //!   `scripts/gen_ln_table.py`) and a degree-7 polynomial; within 1 ulp of libm where
 //!   `|ln x| >= 1/4`, absolutely within `2^-54` nearer 1.
 //! - [`sqrt_nonneg`]: `sqrt` by multiplies and FMAs (bit-trick seed, Newton, one correction),
-//!   within 1 ulp; it keeps the vector divider, which AVX-512 `sqrt` and `/` share, free.
+//!   within 1 ulp for zero and normal inputs; it keeps the vector divider, which AVX-512 `sqrt`
+//!   and `/` share, free.
 //! - [`exp_bounded`]: `e^x` on `[-745, 709]`, within 2 ulp of libm.
 //! - [`sincos_quarter_turns`] / [`cos_2pi`]: `sin`/`cos` of `2πx` with the exact reduction
 //!   `x - round(4x)/4` (no error from multiplying by `2π` first) and fdlibm's `__kernel_sin` /
@@ -113,7 +114,8 @@ pub fn ln_unit(x: f64) -> f64 {
     (lo + r2 * p) + hi
 }
 
-/// `sqrt(y)` for a non-negative finite `y` (negative, inf, NaN: wrong) with multiplies and
+/// `sqrt(y)` for `y` zero or positive normal (negative, subnormal, inf, NaN: wrong; the seed's
+/// bit trick assumes a normal exponent) with multiplies and
 /// FMAs only: the bit-trick estimate of `1/sqrt(y)` (relative error below 3.5 %), three Newton
 /// steps (below `4e-11`), then one correction of `y / sqrt(y)` that doubles the digits. Within
 /// 1 ulp of the correctly rounded `sqrt` (tested); `sqrt(0) = 0`. The divider-free form matters
@@ -255,7 +257,11 @@ fn normal_blocks<const B: usize>(key: u64, block: u64) -> [[f64; 16]; B] {
     for (j, o) in out.iter_mut().enumerate() {
         let mut u1 = [0.0f64; 8];
         let mut u2 = [0.0f64; 8];
-        let base = key.wrapping_add((block + j as u64).wrapping_mul(GAMMA.wrapping_mul(16)));
+        let base = key.wrapping_add(
+            block
+                .wrapping_add(j as u64)
+                .wrapping_mul(GAMMA.wrapping_mul(16)),
+        );
         for l in 0..8 {
             let c = base.wrapping_add(LANE_COUNTERS[l]);
             let b1 = mix64(c);
