@@ -122,7 +122,8 @@ fn consensus_is_shift_invariant_and_tends_to_the_best_particle() {
 
 /// The blocked, grouped consensus sum against the plain formula: several blocks, groups of
 /// eight with some weights zero (failed evaluations at non-finite points, and weights that
-/// underflow), a remainder; the same bits on one thread and on two.
+/// underflow), a remainder, blocks with different smallest energies; the same bits on one
+/// thread and on two.
 #[test]
 fn consensus_matches_the_formula_across_blocks_and_ignores_failed_points() {
     let (n, d, alpha) = (603, 7, 10.0); // n d >= 4096: the parallel path on two threads
@@ -158,6 +159,15 @@ fn consensus_matches_the_formula_across_blocks_and_ignores_failed_points() {
             }
         })
         .collect();
+    // The blocks of 256 have different smallest energies, so their sums are rescaled when
+    // combined.
+    let block_min = |b: &[f64]| {
+        b.iter()
+            .filter(|f| f.is_finite())
+            .fold(f64::INFINITY, |a, &x| a.min(x))
+    };
+    let mins: Vec<f64> = vals.chunks(256).map(block_min).collect();
+    assert!(mins.iter().any(|&m| m > fmin), "block minima {mins:?}");
     let zeros = w.iter().filter(|&&x| x == 0.0).count();
     assert!(
         zeros > n / 7 + 50,

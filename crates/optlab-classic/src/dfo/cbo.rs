@@ -191,6 +191,11 @@ pub struct CboState {
 /// `values`: `Σ x_i w_i / Σ w_i`, `w_i = exp(-α (f_i - min f))`; non-finite energies get zero
 /// weight. Returns the point and the effective sample size `(Σ w)² / Σ w²`; `None` if every
 /// energy is non-finite (or `dim` is 0).
+///
+/// Computed in fixed blocks of [`CONSENSUS_BLOCK`] particles, in parallel on a multi-thread
+/// pool: each block sums its weights relative to its own smallest energy, and the blocks are
+/// combined in order with the factors `exp(-α (min_block f - min f))`, so the numbers do not
+/// depend on the thread count.
 pub fn consensus(
     points: &[f64],
     values: &[f64],
@@ -198,6 +203,37 @@ pub fn consensus(
     alpha: f64,
 ) -> Option<(Vec<f64>, f64)> {
     debug_assert_eq!(points.len(), values.len() * dim, "one energy per point");
+    if dim == 0 {
+        return None;
+    }
+    let n = values.len();
+    let block = |b: usize| {
+        let (lo, hi) = (b * CONSENSUS_BLOCK, ((b + 1) * CONSENSUS_BLOCK).min(n));
+        block_sums(&points[lo * dim..hi * dim], &values[lo..hi], dim, alpha)
+    };
+    let blocks = n.div_ceil(CONSENSUS_BLOCK);
+    let parts: Vec<BlockSums> = if blocks > 1 && n * dim >= 4096 && rayon::current_num_threads() > 1
+    {
+        (0..blocks).into_par_iter().map(block).collect()
+    } else {
+        (0..blocks).map(block).collect()
+    };
+    combine_blocks(&parts, dim, alpha)
+}
+
+/// One block's share of the consensus: its smallest finite energy `fmin` and, with weights
+/// `exp(-α (f_i - fmin))`, the sums `Σ w_i x_i`, `Σ w_i`, `Σ w_i²` (zeros and `fmin = inf`
+/// when every energy of the block is non-finite).
+struct BlockSums {
+    fmin: f64,
+    v: Vec<f64>,
+    sw: f64,
+    sw2: f64,
+}
+
+/// [`BlockSums`] of `points` (at most [`CONSENSUS_BLOCK`] rows of `dim > 0` columns).
+fn block_sums(points: &[f64], values: &[f64], dim: usize, alpha: f64) -> BlockSums {
+    debug_assert!(values.len() <= CONSENSUS_BLOCK && dim > 0);
     // Smallest finite energy, on eight lanes.
     let mut lanes = [f64::INFINITY; 8];
     let chunks = values.chunks_exact(8);
@@ -218,8 +254,13 @@ pub fn consensus(
     for l in lanes {
         fmin = if l < fmin { l } else { fmin };
     }
-    if !fmin.is_finite() || dim == 0 {
-        return None;
+    if !fmin.is_finite() {
+        return BlockSums {
+            fmin,
+            v: vec![0.0; dim],
+            sw: 0.0,
+            sw2: 0.0,
+        };
     }
     struct Accumulate<'a> {
         points: &'a [f64],
@@ -288,32 +329,35 @@ pub fn consensus(
             (v, sw, sw2)
         }
     }
-    // Fixed blocks of particles, summed in block order: the same numbers on any number of
-    // threads; the blocks run in parallel when the pool has more than one thread.
-    let n = values.len();
-    let block = |b: usize| {
-        let (lo, hi) = (b * CONSENSUS_BLOCK, ((b + 1) * CONSENSUS_BLOCK).min(n));
-        optlab_linalg::fastmath::dispatch(Accumulate {
-            points: &points[lo * dim..hi * dim],
-            values: &values[lo..hi],
-            dim,
-            alpha,
-            fmin,
-        })
-    };
-    let blocks = n.div_ceil(CONSENSUS_BLOCK);
-    let parts: Vec<(Vec<f64>, f64, f64)> =
-        if blocks > 1 && n * dim >= 4096 && rayon::current_num_threads() > 1 {
-            (0..blocks).into_par_iter().map(block).collect()
-        } else {
-            (0..blocks).map(block).collect()
-        };
+    let (v, sw, sw2) = optlab_linalg::fastmath::dispatch(Accumulate {
+        points,
+        values,
+        dim,
+        alpha,
+        fmin,
+    });
+    BlockSums { fmin, v, sw, sw2 }
+}
+
+/// The consensus from the blocks' sums, added in block order, each block's rescaled by
+/// `exp(-α (its fmin - the overall fmin))` (a block whose factor underflows adds nothing, as its
+/// weights would have underflowed); `None` when no energy is finite.
+fn combine_blocks(parts: &[BlockSums], dim: usize, alpha: f64) -> Option<(Vec<f64>, f64)> {
+    let fmin = parts.iter().fold(f64::INFINITY, |m, p| m.min(p.fmin));
+    if !fmin.is_finite() {
+        return None;
+    }
     let mut v = vec![0.0; dim];
     let (mut sw, mut sw2) = (0.0, 0.0);
-    for (vb, swb, sw2b) in parts {
-        v.iter_mut().zip(&vb).for_each(|(a, b)| *a += b);
-        sw += swb;
-        sw2 += sw2b;
+    for p in parts.iter().filter(|p| p.fmin.is_finite()) {
+        let scale = if p.fmin == fmin {
+            1.0
+        } else {
+            optlab_linalg::fastmath::exp_bounded(-alpha * (p.fmin - fmin))
+        };
+        v.iter_mut().zip(&p.v).for_each(|(a, b)| *a += scale * b);
+        sw += scale * p.sw;
+        sw2 += scale * scale * p.sw2;
     }
     v.iter_mut().for_each(|x| *x /= sw);
     Some((v, sw * sw / sw2))
@@ -591,36 +635,92 @@ impl Solver for Cbo {
         }
         // Nothing in `s` changes until the commit at the end, so a step that fails leaves the
         // state as it was ([`Solver::transactional`]).
-        let mut ev = Evaluator::new(self.problem.as_ref(), None);
-        ev.set_counts(s.evals, s.failed);
-        ev.objectives_into(&s.x, d, &mut self.energies);
-        let energies = &self.energies;
-        let mut best: Option<(usize, f64)> = None;
-        for (i, &f) in energies.iter().enumerate() {
-            if f < best.map_or(s.best_f, |b| b.1) {
-                best = Some((i, f));
+        let full = cfg.batch == 0 || cfg.batch == n;
+        let (evals, failed, best, cons) = if full && self.problem.n_constraints() == 0 {
+            // One pass per consensus block: the energies, the block's best particle and its
+            // consensus sums while the block is in cache, in one parallel region (the same
+            // numbers as `objectives_into` followed by `consensus`).
+            self.energies.resize(n, 0.0);
+            let problem = self.problem.as_ref();
+            let (alpha, best_f) = (s.alpha, s.best_f);
+            type Block<'a> = (usize, (&'a [f64], &'a mut [f64]));
+            let block = |(b, (xs, es)): Block<'_>| {
+                problem.values(xs, es);
+                let mut bad = 0u64;
+                let mut best: Option<(usize, f64)> = None;
+                for (i, e) in es.iter_mut().enumerate() {
+                    if !e.is_finite() {
+                        *e = f64::INFINITY;
+                        bad += 1;
+                    }
+                    if *e < best.map_or(best_f, |b| b.1) {
+                        best = Some((b * CONSENSUS_BLOCK + i, *e));
+                    }
+                }
+                (block_sums(xs, es, d, alpha), bad, best)
+            };
+            let parts: Vec<(BlockSums, u64, Option<(usize, f64)>)> =
+                if n > CONSENSUS_BLOCK && n * d >= 4096 && rayon::current_num_threads() > 1 {
+                    s.x.par_chunks(CONSENSUS_BLOCK * d)
+                        .zip(self.energies.par_chunks_mut(CONSENSUS_BLOCK))
+                        .enumerate()
+                        .map(block)
+                        .collect()
+                } else {
+                    s.x.chunks(CONSENSUS_BLOCK * d)
+                        .zip(self.energies.chunks_mut(CONSENSUS_BLOCK))
+                        .enumerate()
+                        .map(block)
+                        .collect()
+                };
+            let mut failed = s.failed;
+            let mut best: Option<(usize, f64)> = None;
+            let mut sums = Vec::with_capacity(parts.len());
+            for (sum, bad, b) in parts {
+                failed += bad;
+                if let Some((i, f)) = b
+                    && f < best.map_or(s.best_f, |b| b.1)
+                {
+                    best = Some((i, f));
+                }
+                sums.push(sum);
             }
-        }
-        // Consensus from all particles or from a random mini-batch.
-        let cons = if cfg.batch == 0 || cfg.batch == n {
-            consensus(&s.x, energies, d, s.alpha)
+            let cons = combine_blocks(&sums, d, alpha);
+            (s.evals + n as u64, failed, best, cons)
         } else {
-            let mut rng = ChaCha8Rng::seed_from_u64(splitmix64(s.seed ^ 0xB47C ^ splitmix64(s.k)));
-            let mut idx: Vec<usize> = (0..n).collect();
-            for t in 0..cfg.batch {
-                let j = rng.random_range(t..n);
-                idx.swap(t, j);
+            let mut ev = Evaluator::new(self.problem.as_ref(), None);
+            ev.set_counts(s.evals, s.failed);
+            ev.objectives_into(&s.x, d, &mut self.energies);
+            let energies = &self.energies;
+            let mut best: Option<(usize, f64)> = None;
+            for (i, &f) in energies.iter().enumerate() {
+                if f < best.map_or(s.best_f, |b| b.1) {
+                    best = Some((i, f));
+                }
             }
-            let pts: Vec<f64> = idx[..cfg.batch]
-                .iter()
-                .flat_map(|&i| s.x[i * d..(i + 1) * d].to_vec())
-                .collect();
-            let vals: Vec<f64> = idx[..cfg.batch].iter().map(|&i| energies[i]).collect();
-            consensus(&pts, &vals, d, s.alpha)
+            // Consensus from all particles or from a random mini-batch.
+            let cons = if full {
+                consensus(&s.x, energies, d, s.alpha)
+            } else {
+                let mut rng =
+                    ChaCha8Rng::seed_from_u64(splitmix64(s.seed ^ 0xB47C ^ splitmix64(s.k)));
+                let mut idx: Vec<usize> = (0..n).collect();
+                for t in 0..cfg.batch {
+                    let j = rng.random_range(t..n);
+                    idx.swap(t, j);
+                }
+                let pts: Vec<f64> = idx[..cfg.batch]
+                    .iter()
+                    .flat_map(|&i| s.x[i * d..(i + 1) * d].to_vec())
+                    .collect();
+                let vals: Vec<f64> = idx[..cfg.batch].iter().map(|&i| energies[i]).collect();
+                consensus(&pts, &vals, d, s.alpha)
+            };
+            (ev.evals(), ev.failed(), best, cons)
         };
         let Some((v, ess)) = cons else {
-            s.evals = ev.evals();
-            s.failed = ev.failed();
+            s.evals = evals;
+            s.failed = failed;
             return Ok(StepReport {
                 metrics: self.metrics(s),
                 stop: Some(Status::Stalled {
@@ -689,8 +789,8 @@ impl Solver for Cbo {
             ));
         }
         // Commit.
-        s.evals = ev.evals();
-        s.failed = ev.failed();
+        s.evals = evals;
+        s.failed = failed;
         if let Some((i, f)) = best {
             s.best_f = f;
             s.best_x.copy_from_slice(&s.x[i * d..(i + 1) * d]);
