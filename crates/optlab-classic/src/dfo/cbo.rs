@@ -659,7 +659,7 @@ impl Solver for Cbo {
                 }
                 (block_sums(xs, es, d, alpha), bad, best)
             };
-            let parts: Vec<(BlockSums, u64, Option<(usize, f64)>)> =
+            let parts: Vec<_> =
                 if n > CONSENSUS_BLOCK && n * d >= 4096 && rayon::current_num_threads() > 1 {
                     s.x.par_chunks(CONSENSUS_BLOCK * d)
                         .zip(self.energies.par_chunks_mut(CONSENSUS_BLOCK))
