@@ -32,6 +32,9 @@ use std::f64::consts::FRAC_PI_2;
 use optlab_core::seed::SPLITMIX_GAMMA as GAMMA;
 
 use crate::ln_table::LN_TABLE;
+
+/// Bits of 0.6875: [`ln_unit`] reduces to `[0.6875, 1.375)`, where the table's ranges start.
+const LN_OFF: u64 = 0x3FE6_0000_0000_0000;
 /// Bits of 1.0.
 const ONE_BITS: u64 = 0x3FF0_0000_0000_0000;
 /// `ln 2` in two parts (fdlibm's Cody–Waite split: `k · LN2_HI` is exact for `|k| < 2^11`).
@@ -93,9 +96,8 @@ pub fn nan_max(a: f64, b: f64) -> f64 {
 /// bounds).
 #[inline(always)]
 pub fn ln_unit(x: f64) -> f64 {
-    const OFF: u64 = 0x3FE6_0000_0000_0000; // bits of 0.6875
     let ix = x.to_bits();
-    let tmp = ix.wrapping_sub(OFF);
+    let tmp = ix.wrapping_sub(LN_OFF);
     let i = ((tmp >> 45) & 127) as usize;
     // k = floor(log2(x / 0.6875)), converted exactly through the 2^52 trick (|k| < 1100).
     let k_biased = ((tmp as i64 >> 52) + 1023) as u64;
@@ -427,10 +429,9 @@ mod tests {
     /// range, and `logc = ln(1/invc)` to within libm's own error.
     #[test]
     fn ln_table_matches_its_definition() {
-        const OFF: u64 = 0x3FE6_0000_0000_0000;
         for (i, &(invc, logc)) in LN_TABLE.iter().enumerate() {
-            let lo = f64::from_bits(OFF + ((i as u64) << 45));
-            let hi = f64::from_bits(OFF + ((i as u64 + 1) << 45));
+            let lo = f64::from_bits(LN_OFF + ((i as u64) << 45));
+            let hi = f64::from_bits(LN_OFF + ((i as u64 + 1) << 45));
             // The range starting at 1 takes c = 1 (so ln 1 = 0); the others their midpoint.
             let c = if lo == 1.0 { 1.0 } else { 0.5 * (lo + hi) };
             assert!(

@@ -21,7 +21,7 @@ use optlab_core::{
     Error, MethodConfig, OracleCounts, Result, RunContext, Solver, Status, StepReport,
 };
 use optlab_linalg::fastmath::{nan_max, sticky_max};
-use optlab_problems::blackbox::{BlackBox, Evaluator};
+use optlab_problems::blackbox::{BlackBox, Evaluator, mark_failures};
 use rand::{Rng as _, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -363,6 +363,18 @@ fn combine_blocks(parts: &[BlockSums], dim: usize, alpha: f64) -> Option<(Vec<f6
     Some((v, sw * sw / sw2))
 }
 
+/// The first `(index, energy)` below `bound` and below every earlier one: the new best particle
+/// of a scan in order (`None` when nothing improves on `bound`).
+fn improvement(energies: impl Iterator<Item = (usize, f64)>, bound: f64) -> Option<(usize, f64)> {
+    energies.fold(None, |best, (i, f)| {
+        if f < best.map_or(bound, |b: (usize, f64)| b.1) {
+            Some((i, f))
+        } else {
+            best
+        }
+    })
+}
+
 /// The coefficients of one CBO update.
 #[derive(Clone, Copy)]
 struct UpdateCoeffs {
@@ -646,17 +658,10 @@ impl Solver for Cbo {
             type Block<'a> = (usize, (&'a [f64], &'a mut [f64]));
             let block = |(b, (xs, es)): Block<'_>| {
                 problem.values(xs, es);
-                let mut bad = 0u64;
-                let mut best: Option<(usize, f64)> = None;
-                for (i, e) in es.iter_mut().enumerate() {
-                    if !e.is_finite() {
-                        *e = f64::INFINITY;
-                        bad += 1;
-                    }
-                    if *e < best.map_or(best_f, |b| b.1) {
-                        best = Some((b * CONSENSUS_BLOCK + i, *e));
-                    }
-                }
+                let bad = mark_failures(es);
+                let offset = b * CONSENSUS_BLOCK;
+                let best =
+                    improvement(es.iter().enumerate().map(|(i, &f)| (offset + i, f)), best_f);
                 (block_sums(xs, es, d, alpha), bad, best)
             };
             let parts: Vec<_> =
@@ -673,18 +678,10 @@ impl Solver for Cbo {
                         .map(block)
                         .collect()
                 };
-            let mut failed = s.failed;
-            let mut best: Option<(usize, f64)> = None;
-            let mut sums = Vec::with_capacity(parts.len());
-            for (sum, bad, b) in parts {
-                failed += bad;
-                if let Some((i, f)) = b
-                    && f < best.map_or(s.best_f, |b| b.1)
-                {
-                    best = Some((i, f));
-                }
-                sums.push(sum);
-            }
+            // Blocks in order: the first particle of the lowest energy, as one scan would find.
+            let failed = s.failed + parts.iter().map(|p| p.1).sum::<u64>();
+            let best = improvement(parts.iter().filter_map(|p| p.2), best_f);
+            let sums: Vec<BlockSums> = parts.into_iter().map(|p| p.0).collect();
             let cons = combine_blocks(&sums, d, alpha);
             (s.evals + n as u64, failed, best, cons)
         } else {
@@ -692,12 +689,7 @@ impl Solver for Cbo {
             ev.set_counts(s.evals, s.failed);
             ev.objectives_into(&s.x, d, &mut self.energies);
             let energies = &self.energies;
-            let mut best: Option<(usize, f64)> = None;
-            for (i, &f) in energies.iter().enumerate() {
-                if f < best.map_or(s.best_f, |b| b.1) {
-                    best = Some((i, f));
-                }
-            }
+            let best = improvement(energies.iter().copied().enumerate(), s.best_f);
             // Consensus from all particles or from a random mini-batch.
             let cons = if full {
                 consensus(&s.x, energies, d, s.alpha)
@@ -733,7 +725,6 @@ impl Solver for Cbo {
             noise_scale: s.sigma * s.dt.sqrt(),
             noise: cfg.noise,
         };
-        let noise = cfg.noise;
         let key = Self::noise_key(s.seed, s.k);
         let bounds = if cfg.project {
             self.problem.bounds().cloned()
@@ -744,7 +735,7 @@ impl Solver for Cbo {
         self.next.resize(n * d, 0.0);
         // `v` tiled over one chunk of particles (the anisotropic update is one flat pass).
         self.vt.clear();
-        if noise == Noise::Anisotropic {
+        if coeffs.noise == Noise::Anisotropic {
             for _ in 0..CHUNK.min(n) {
                 self.vt.extend_from_slice(&v);
             }

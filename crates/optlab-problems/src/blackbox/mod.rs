@@ -271,15 +271,8 @@ impl<'a> Evaluator<'a> {
             return;
         }
         self.batched_values(xs, d, f);
-        let mut failed = 0u64;
-        for v in f.iter_mut() {
-            if !v.is_finite() {
-                *v = f64::INFINITY;
-                failed += 1;
-            }
-        }
+        self.failed += mark_failures(f);
         self.evals += f.len() as u64;
-        self.failed += failed;
     }
 
     /// The problem's batched `values` on the rows of `xs` (rows of `d = dim()` entries), in
@@ -299,6 +292,17 @@ impl<'a> Evaluator<'a> {
             p.values(xs, f);
         }
     }
+}
+
+/// Raw objective values to evaluations' `f`: every non-finite value (a failed evaluation)
+/// becomes `+inf`, as in [`Eval::unconstrained`]; returns how many failed.
+pub fn mark_failures(f: &mut [f64]) -> u64 {
+    let mut failed = 0;
+    for v in f.iter_mut().filter(|v| !v.is_finite()) {
+        *v = Eval::unconstrained(*v).f;
+        failed += 1;
+    }
+    failed
 }
 
 /// Whether a batch of `rows` evaluations is spread over the rayon pool.
