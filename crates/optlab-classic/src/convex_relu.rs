@@ -33,7 +33,7 @@ use optlab_core::{Error, MethodConfig, OracleCounts, Result, RunContext, Status}
 use optlab_linalg::faer::linalg::matmul::matmul;
 use optlab_linalg::faer::linalg::solvers::{Llt, Solve as _};
 use optlab_linalg::faer::{Accum, Mat, MatMut, MatRef, Par, Side};
-use optlab_linalg::norm2;
+use optlab_linalg::{fastmath, norm2};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -259,6 +259,10 @@ pub struct ConvexReluConfig {
     pub max_iters: u64,
     /// Wall-time limit in seconds (0: none).
     pub max_time_s: f64,
+    /// Evaluate the record's objective, cone violation, accuracy and neuron count every this
+    /// many iterations (and at the first; they cost a product `X [z_v, z_w]` per evaluation, a
+    /// fifth of an iteration). The residuals and the stopping test are every iteration.
+    pub eval_every: u64,
 }
 
 impl Default for ConvexReluConfig {
@@ -279,6 +283,7 @@ impl Default for ConvexReluConfig {
             eps_rel: 1e-6,
             max_iters: 20_000,
             max_time_s: 0.0,
+            eval_every: 1,
         }
     }
 }
@@ -297,6 +302,7 @@ impl MethodConfig for ConvexReluConfig {
             return Err(Error::config("relaxation", "must lie in [1, 2)"));
         }
         at_least_one("bce_inner_steps", self.bce_inner_steps)?;
+        at_least_one("eval_every", self.eval_every)?;
         at_least_one("max_iters", self.max_iters)
     }
 }
@@ -486,6 +492,60 @@ pub struct ConvexReluAdmm {
     fty: Mat<f64>,
     /// Factorizations performed (1 after construction; never more).
     pub factorizations: usize,
+    /// Buffers reused by every iteration.
+    work: Work,
+}
+
+/// Buffers of one iteration, reused so that an iteration allocates nothing (squared loss).
+#[derive(Default)]
+struct Work {
+    /// Right-hand sides of the `v` and `w` halves (`d x P`).
+    rv: Vec<f64>,
+    rw: Vec<f64>,
+    /// The `a = v - w` and `b = v + w` coordinates (`d x P`).
+    a: Vec<f64>,
+    b: Vec<f64>,
+    /// Over-relaxed `u` halves (`d x P`).
+    vh: Vec<f64>,
+    wh: Vec<f64>,
+    /// `[v, w]` side by side (`d x 2P`).
+    vw: Vec<f64>,
+    /// `X [v, w]` (`n x 2P`), also the `n x P` product inside the Woodbury solve.
+    xt: Vec<f64>,
+    /// The Woodbury core's right-hand side (`n`).
+    q: Vec<f64>,
+    /// `D q` (`n x P`).
+    qd: Vec<f64>,
+    /// The Woodbury correction (`d x P`).
+    corr: Vec<f64>,
+    /// Signed slacks and duals `(2D - I)[s_v, s_w, nu_v, nu_w]` (`n x 4P`).
+    t4: Vec<f64>,
+    /// `X^T t4` (`d x 4P`): `G^T s` and `G^T nu` of both halves.
+    g4: Vec<f64>,
+    /// Predictions (`n`).
+    yhat: Vec<f64>,
+    /// The next state, written by an iteration and swapped in when it is finite.
+    next: Option<AdmmState>,
+}
+
+/// `out = lhs * rhs` into a reused column-major buffer.
+fn mm_into(out: &mut Vec<f64>, lhs: MatRef<'_, f64>, rhs: MatRef<'_, f64>) {
+    let (r, c) = (lhs.nrows(), rhs.ncols());
+    out.resize(r * c, 0.0);
+    matmul(
+        MatMut::from_column_major_slice_mut(out, r, c),
+        Accum::Replace,
+        lhs,
+        rhs,
+        1.0,
+        Par::Seq,
+    );
+}
+
+/// Fills `out` (resized to `len`) from `f(c)`.
+fn fill(out: &mut Vec<f64>, len: usize, f: impl Fn(usize) -> f64) {
+    out.clear();
+    out.extend((0..len).map(f));
 }
 
 /// `F^T r / rho` for the `v` half (`d x P`; block `i` is `X^T D_i r / rho`; the `w` half is its
@@ -621,41 +681,52 @@ impl ConvexReluAdmm {
             big,
             fty,
             factorizations: 2,
+            work: Work::default(),
         })
     }
 
-    /// `(I + blockdiag(X^T X) + 2 Z^T Z / rho)^{-1} r` for `r` as a column-major `d x P`.
-    fn solve_big(&self, mut r: Vec<f64>) -> Vec<f64> {
+    /// `r <- (I + blockdiag(X^T X) + 2 Z^T Z / rho)^{-1} r` for `r` as a column-major `d x P`
+    /// (`xt`, `q`, `qd`, `corr`: the Woodbury solve's buffers).
+    fn solve_big(
+        &self,
+        r: &mut [f64],
+        xt: &mut Vec<f64>,
+        q: &mut Vec<f64>,
+        qd: &mut Vec<f64>,
+        corr: &mut Vec<f64>,
+    ) {
         let (n, d, p) = self.dims();
         let cp = matches!(self.cfg.formulation, Formulation::Cp);
         match &self.big {
             BigSystem::Direct(llt) => {
                 // Column-major d x P is exactly the stacked vector (v_1; ...; v_P).
-                llt.solve_in_place(MatMut::from_column_major_slice_mut(&mut r, d * p, 1));
-                r
+                llt.solve_in_place(MatMut::from_column_major_slice_mut(r, d * p, 1));
             }
             BigSystem::Woodbury(core) => {
                 // K^{-1} = M0^{-1} - M0^{-1} Z^T (rho/2 I + Z M0^{-1} Z^T)^{-1} Z M0^{-1}
                 if cp {
                     self.small
-                        .solve_in_place(MatMut::from_column_major_slice_mut(&mut r, d, p));
+                        .solve_in_place(MatMut::from_column_major_slice_mut(r, d, p));
                 }
-                let xt = mm(self.xm.as_ref(), mr(&r, d, p));
-                let mut q = vec![0.0; n];
+                mm_into(xt, self.xm.as_ref(), mr(r, d, p));
+                q.clear();
+                q.resize(n, 0.0);
                 for (col, mcol) in xt.chunks(n).zip(self.mask.chunks(n)) {
-                    for k in 0..n {
-                        q[k] += col[k] * mcol[k];
+                    for ((qk, x), m) in q.iter_mut().zip(col).zip(mcol) {
+                        *qk += x * m;
                     }
                 }
-                core.solve_in_place(MatMut::from_column_major_slice_mut(&mut q, n, 1));
-                let qd: Vec<f64> = (0..n * p).map(|c| q[c % n] * self.mask[c]).collect();
-                let mut corr = mm(self.xm.transpose(), mr(&qd, n, p));
+                core.solve_in_place(MatMut::from_column_major_slice_mut(q, n, 1));
+                qd.clear();
+                for mcol in self.mask.chunks(n) {
+                    qd.extend(q.iter().zip(mcol).map(|(a, m)| a * m));
+                }
+                mm_into(corr, self.xm.transpose(), mr(qd, n, p));
                 if cp {
                     self.small
-                        .solve_in_place(MatMut::from_column_major_slice_mut(&mut corr, d, p));
+                        .solve_in_place(MatMut::from_column_major_slice_mut(corr, d, p));
                 }
-                r.iter_mut().zip(&corr).for_each(|(a, b)| *a -= b);
-                r
+                r.iter_mut().zip(corr.iter()).for_each(|(a, b)| *a -= b);
             }
         }
     }
@@ -679,26 +750,24 @@ impl ConvexReluAdmm {
         (self.data.n, self.data.d, self.patterns.len())
     }
 
-    /// `(2D_i - I) X m_i` for all `i` (`m` is `d x P` column-major; result `n x P`).
-    fn cone(&self, m: &[f64]) -> Vec<f64> {
-        let (_, d, p) = self.dims();
-        let mut g = mm(self.xm.as_ref(), mr(m, d, p));
-        g.iter_mut().zip(&self.sign).for_each(|(a, b)| *a *= b);
-        g
-    }
-
-    /// `X^T (2D_i - I) t_i` for all `i` (`t` is `n x P`; result `d x P`).
-    fn cone_t(&self, t: &[f64]) -> Vec<f64> {
-        let (n, _, p) = self.dims();
-        let st: Vec<f64> = t.iter().zip(&self.sign).map(|(a, b)| a * b).collect();
-        mm(self.xm.transpose(), mr(&st, n, p))
-    }
-
     /// Objective, cone violation, training accuracy and active neurons of `(v, w)`
     /// (column-major `d x P` vectors), from one product `X [v, w]`.
     pub fn evaluate(&self, v: &[f64], w: &[f64]) -> Evaluation {
+        let (mut vw, mut xt, mut yhat) = (Vec::new(), Vec::new(), Vec::new());
+        self.evaluate_with(v, w, &mut vw, &mut xt, &mut yhat)
+    }
+
+    /// [`ConvexReluAdmm::evaluate`] in given buffers.
+    fn evaluate_with(
+        &self,
+        v: &[f64],
+        w: &[f64],
+        vw: &mut Vec<f64>,
+        xt: &mut Vec<f64>,
+        yhat: &mut Vec<f64>,
+    ) -> Evaluation {
         let (n, d, _) = self.dims();
-        let (yhat, worst) = self.forward(v, w);
+        let worst = self.forward(v, w, vw, xt, yhat);
         let fit: f64 = match self.cfg.loss {
             Loss::Squared => {
                 0.5 * yhat
@@ -718,24 +787,38 @@ impl ConvexReluAdmm {
             .zip(&self.data.y)
             .filter(|(a, b)| **a != 0.0 && a.signum() == b.signum())
             .count();
-        let norms: Vec<f64> = v.chunks(d).chain(w.chunks(d)).map(norm2).collect();
+        let (mut penalty, mut neurons) = (0.0, 0);
+        for g in v.chunks(d).chain(w.chunks(d)) {
+            let nrm = norm2(g);
+            penalty += nrm;
+            neurons += usize::from(nrm > 0.0);
+        }
         Evaluation {
-            objective: fit + self.cfg.beta * norms.iter().sum::<f64>(),
+            objective: fit + self.cfg.beta * penalty,
             cone_violation: worst,
             train_accuracy: correct as f64 / n as f64,
-            neurons: norms.iter().filter(|v| **v > 0.0).count(),
+            neurons,
         }
     }
 
-    /// Predictions `ŷ = Σ_i D_i X (v_i − w_i)` and the largest cone violation (0 when gated),
-    /// from one product `X [v, w]`.
-    fn forward(&self, v: &[f64], w: &[f64]) -> (Vec<f64>, f64) {
+    /// Predictions `ŷ = Σ_i D_i X (v_i − w_i)` into `yhat` and the largest cone violation (0
+    /// when gated), from one product `X [v, w]` (into `xt`; `vw` holds `[v, w]`).
+    fn forward(
+        &self,
+        v: &[f64],
+        w: &[f64],
+        vw: &mut Vec<f64>,
+        xt: &mut Vec<f64>,
+        yhat: &mut Vec<f64>,
+    ) -> f64 {
         let (n, d, p) = self.dims();
-        let mut both = v.to_vec();
-        both.extend_from_slice(w);
-        let xz = mm(self.xm.as_ref(), mr(&both, d, 2 * p));
-        let (xv, xw) = xz.split_at(n * p);
-        let mut yhat = vec![0.0; n];
+        vw.clear();
+        vw.extend_from_slice(v);
+        vw.extend_from_slice(w);
+        mm_into(xt, self.xm.as_ref(), mr(vw, d, 2 * p));
+        let (xv, xw) = xt.split_at(n * p);
+        yhat.clear();
+        yhat.resize(n, 0.0);
         let mut worst: f64 = 0.0;
         let cp = matches!(self.cfg.formulation, Formulation::Cp);
         // Column by column (no index arithmetic; the same summation order as row-major
@@ -749,14 +832,32 @@ impl ConvexReluAdmm {
                 *y += m * (a - b);
             }
             if cp {
-                for ((sg, a), b) in sg.iter().zip(cv).zip(cw) {
+                // Eight running maxima, so that the loop vectorizes.
+                let mut lanes = [0.0f64; 8];
+                let (sc, ac, bc) = (sg.chunks_exact(8), cv.chunks_exact(8), cw.chunks_exact(8));
+                let tail = sc
+                    .remainder()
+                    .iter()
+                    .zip(ac.remainder())
+                    .zip(bc.remainder());
+                for ((sg, a), b) in sc.zip(ac).zip(bc) {
+                    for k in 0..8 {
+                        let (a, b) = (-sg[k] * a[k], -sg[k] * b[k]);
+                        let m = if a > b { a } else { b };
+                        lanes[k] = if m > lanes[k] { m } else { lanes[k] };
+                    }
+                }
+                for ((sg, a), b) in tail {
                     let (a, b) = (-sg * a, -sg * b);
                     let m = if a > b { a } else { b };
                     worst = if m > worst { m } else { worst };
                 }
+                for l in lanes {
+                    worst = if l > worst { l } else { worst };
+                }
             }
         }
-        (yhat, worst)
+        worst
     }
 
     /// CP objective of `(v, w)` (column-major `d x P` vectors).
@@ -790,8 +891,10 @@ impl ConvexReluAdmm {
         net
     }
 
-    /// One ADMM iteration (the map `T` of the state), residuals included.
-    fn iterate(&mut self, s: &mut AdmmState) {
+    /// One ADMM iteration (the map `T` of the state), residuals included: reads `s`, writes
+    /// every field of `nx` but the Anderson memory. Returns false when the new state is not
+    /// finite.
+    fn iterate(&self, s: &AdmmState, nx: &mut AdmmState, wk: &mut Work) -> bool {
         let (n, d, p) = self.dims();
         let cp = matches!(self.cfg.formulation, Formulation::Cp);
         let (rho, beta, step, relax) = (
@@ -801,6 +904,7 @@ impl ConvexReluAdmm {
             self.cfg.relaxation,
         );
         let dp = d * p;
+        let np = n * p;
         let sigma = self.cfg.cone_weight;
         // 1. u-update through the (a, b) = (v - w, v + w) split; G^T s and G^T nu are cached.
         // BCE: the same system with the working response ŷ_k − ℓ'(ŷ_k) at the last u.
@@ -808,14 +912,19 @@ impl ConvexReluAdmm {
             Loss::Squared => 1,
             Loss::Bce => self.cfg.bce_inner_steps,
         };
-        let (mut v, mut w) = (s.v.clone(), s.w.clone());
-        for _ in 0..inner {
+        for it in 0..inner {
             let fty_bce;
             let fty = match self.cfg.loss {
                 Loss::Squared => self.fty.as_ref(),
                 Loss::Bce => {
-                    let (yhat, _) = self.forward(&v, &w);
-                    let r: Vec<f64> = yhat
+                    let (v, w) = if it == 0 {
+                        (&s.v, &s.w)
+                    } else {
+                        (&nx.v, &nx.w)
+                    };
+                    self.forward(v, w, &mut wk.vw, &mut wk.xt, &mut wk.yhat);
+                    let r: Vec<f64> = wk
+                        .yhat
                         .iter()
                         .zip(&self.data.y)
                         .map(|(h, y)| h - bce(*h, *y).1)
@@ -824,94 +933,137 @@ impl ConvexReluAdmm {
                     fty_bce.as_ref()
                 }
             };
-            let mut rv = vec![0.0; dp];
-            let mut rw = vec![0.0; dp];
-            for c in 0..dp {
-                let f = fty[(c % d, c / d)];
-                rv[c] = f + s.zv[c] - s.lv[c];
-                rw[c] = s.zw[c] - s.lw[c] - f;
-                if cp {
-                    rv[c] += sigma * (s.gts_v[c] - s.gtn_v[c]);
-                    rw[c] += sigma * (s.gts_w[c] - s.gtn_w[c]);
-                }
+            // F^T y / rho, column by column (the v half; the w half is its negative).
+            wk.rv.clear();
+            for i in 0..p {
+                wk.rv.extend_from_slice(
+                    fty.col(i)
+                        .try_as_col_major()
+                        .map_or(&[][..], |c| c.as_slice()),
+                );
             }
-            let mut b: Vec<f64> = rv.iter().zip(&rw).map(|(x, y)| x + y).collect();
+            if wk.rv.len() != dp {
+                fill(&mut wk.rv, dp, |c| fty[(c % d, c / d)]);
+            }
+            let sig = if cp { sigma } else { 0.0 };
+            fill(&mut wk.rw, dp, |c| {
+                s.zw[c] - s.lw[c] - wk.rv[c] + sig * (s.gts_w[c] - s.gtn_w[c])
+            });
+            for c in 0..dp {
+                wk.rv[c] = wk.rv[c] + s.zv[c] - s.lv[c] + sig * (s.gts_v[c] - s.gtn_v[c]);
+            }
+            fill(&mut wk.b, dp, |c| wk.rv[c] + wk.rw[c]);
             if cp {
                 self.small
-                    .solve_in_place(MatMut::from_column_major_slice_mut(&mut b, d, p));
+                    .solve_in_place(MatMut::from_column_major_slice_mut(&mut wk.b, d, p));
             }
-            let a = self.solve_big(rv.iter().zip(&rw).map(|(x, y)| x - y).collect());
-            v = a.iter().zip(&b).map(|(x, y)| 0.5 * (x + y)).collect();
-            w = a.iter().zip(&b).map(|(x, y)| 0.5 * (y - x)).collect();
+            fill(&mut wk.a, dp, |c| wk.rv[c] - wk.rw[c]);
+            self.solve_big(&mut wk.a, &mut wk.xt, &mut wk.q, &mut wk.qd, &mut wk.corr);
+            fill(&mut nx.v, dp, |c| 0.5 * (wk.a[c] + wk.b[c]));
+            fill(&mut nx.w, dp, |c| 0.5 * (wk.b[c] - wk.a[c]));
         }
         // Over-relaxation (1: plain ADMM): u_hat = relax u + (1 - relax) z_old.
-        let vh: Vec<f64> = v
-            .iter()
-            .zip(&s.zv)
-            .map(|(x, z)| relax * x + (1.0 - relax) * z)
-            .collect();
-        let wh: Vec<f64> = w
-            .iter()
-            .zip(&s.zw)
-            .map(|(x, z)| relax * x + (1.0 - relax) * z)
-            .collect();
+        fill(&mut wk.vh, dp, |c| {
+            relax * nx.v[c] + (1.0 - relax) * s.zv[c]
+        });
+        fill(&mut wk.wh, dp, |c| {
+            relax * nx.w[c] + (1.0 - relax) * s.zw[c]
+        });
         // 2. z-update (group soft threshold) and its duals.
-        let zv_new = group_prox(&vh, &s.lv, d, beta / rho);
-        let zw_new = group_prox(&wh, &s.lw, d, beta / rho);
-        for c in 0..dp {
-            s.lv[c] += step * (vh[c] - zv_new[c]);
-            s.lw[c] += step * (wh[c] - zw_new[c]);
-        }
-        let mut pri2 = sqdiff(&v, &zv_new) + sqdiff(&w, &zw_new);
-        let mut dual2 = rho * rho * (sqdiff(&zv_new, &s.zv) + sqdiff(&zw_new, &s.zw));
-        let mut unorm = sq(&v) + sq(&w);
-        let mut znorm = sq(&zv_new) + sq(&zw_new);
-        let mut ynorm = sq(&s.lv) + sq(&s.lw);
-        // 3.-4. slacks and their duals, per half.
+        group_prox(&mut nx.zv, &wk.vh, &s.lv, d, beta / rho);
+        group_prox(&mut nx.zw, &wk.wh, &s.lw, d, beta / rho);
+        fill(&mut nx.lv, dp, |c| s.lv[c] + step * (wk.vh[c] - nx.zv[c]));
+        fill(&mut nx.lw, dp, |c| s.lw[c] + step * (wk.wh[c] - nx.zw[c]));
+        let mut pri2 = sqdiff(&nx.v, &nx.zv) + sqdiff(&nx.w, &nx.zw);
+        let mut dual2 = rho * rho * (sqdiff(&nx.zv, &s.zv) + sqdiff(&nx.zw, &s.zw));
+        let mut unorm = sq(&nx.v) + sq(&nx.w);
+        let mut znorm = sq(&nx.zv) + sq(&nx.zw);
+        let mut ynorm = sq(&nx.lv) + sq(&nx.lw);
+        let mut check = 0.0;
+        // 3.-4. slacks and their duals: G [v, w] in one product, then G^T of the new slacks and
+        // duals of both halves in another.
         if cp {
+            wk.vw.clear();
+            wk.vw.extend_from_slice(&nx.v);
+            wk.vw.extend_from_slice(&nx.w);
+            mm_into(&mut wk.xt, self.xm.as_ref(), mr(&wk.vw, d, 2 * p));
+            wk.t4.resize(4 * np, 0.0);
+            let (t_s, t_nu) = wk.t4.split_at_mut(2 * np);
             let halves = [
-                (&v, &mut s.sv, &mut s.nv, &mut s.gts_v, &mut s.gtn_v),
-                (&w, &mut s.sw, &mut s.nw, &mut s.gts_w, &mut s.gtn_w),
+                (&s.sv, &s.nv, &mut nx.sv, &mut nx.nv),
+                (&s.sw, &s.nw, &mut nx.sw, &mut nx.nw),
             ];
-            for (u, sl, nu, gts, gtn) in halves {
-                let g = self.cone(u);
-                let mut s_new = vec![0.0; n * p];
-                for (((sn, nc), gc), sc) in
-                    s_new.iter_mut().zip(nu.iter_mut()).zip(&g).zip(sl.iter())
-                {
-                    let gh = relax * gc + (1.0 - relax) * sc;
-                    let t = gh + *nc;
-                    *sn = if t > 0.0 { t } else { 0.0 };
-                    *nc += step * (gh - *sn);
-                }
-                pri2 += sqdiff(&g, &s_new);
-                unorm += sq(&g);
-                znorm += sq(&s_new);
-                let gts_new = self.cone_t(&s_new);
-                let gtn_new = self.cone_t(nu);
-                dual2 += (rho * sigma).powi(2) * sqdiff(&gts_new, gts);
-                ynorm += sigma * sigma * sq(&gtn_new);
-                *sl = s_new;
-                *gts = gts_new;
-                *gtn = gtn_new;
+            for (h, (sl, nu, s_new, nu_new)) in halves.into_iter().enumerate() {
+                s_new.resize(np, 0.0);
+                nu_new.resize(np, 0.0);
+                let sums = slack_update(
+                    (relax, step),
+                    (&mut wk.xt[h * np..(h + 1) * np], &self.sign[..np]),
+                    (&sl[..], &nu[..]),
+                    (&mut s_new[..], &mut nu_new[..]),
+                    (
+                        &mut t_s[h * np..(h + 1) * np],
+                        &mut t_nu[h * np..(h + 1) * np],
+                    ),
+                );
+                pri2 += sums[0];
+                unorm += sums[1];
+                znorm += sums[2];
+                check += sums[3];
+            }
+            mm_into(&mut wk.g4, self.xm.transpose(), mr(&wk.t4, n, 4 * p));
+            let (gts_v, rest) = wk.g4.split_at(dp);
+            let (gts_w, rest) = rest.split_at(dp);
+            let (gtn_v, gtn_w) = rest.split_at(dp);
+            for (gts, old, gtn, gtn_new) in [
+                (gts_v, &s.gts_v, gtn_v, &mut nx.gtn_v),
+                (gts_w, &s.gts_w, gtn_w, &mut nx.gtn_w),
+            ] {
+                dual2 += (rho * sigma).powi(2) * sqdiff(gts, old);
+                ynorm += sigma * sigma * sq(gtn);
+                gtn_new.clear();
+                gtn_new.extend_from_slice(gtn);
+            }
+            nx.gts_v.clear();
+            nx.gts_v.extend_from_slice(gts_v);
+            nx.gts_w.clear();
+            nx.gts_w.extend_from_slice(gts_w);
+        } else {
+            for (dst, src) in [
+                (&mut nx.sv, &s.sv),
+                (&mut nx.sw, &s.sw),
+                (&mut nx.nv, &s.nv),
+                (&mut nx.nw, &s.nw),
+                (&mut nx.gts_v, &s.gts_v),
+                (&mut nx.gts_w, &s.gts_w),
+                (&mut nx.gtn_v, &s.gtn_v),
+                (&mut nx.gtn_w, &s.gtn_w),
+            ] {
+                dst.clear();
+                dst.extend_from_slice(src);
             }
         }
         let m_rows = if cp { 2 * dp + 2 * n * p } else { 2 * dp };
-        s.primal = pri2.sqrt();
-        s.dual = dual2.sqrt();
-        s.eps_pri = self.cfg.eps_abs * (m_rows as f64).sqrt()
+        nx.primal = pri2.sqrt();
+        nx.dual = dual2.sqrt();
+        nx.eps_pri = self.cfg.eps_abs * (m_rows as f64).sqrt()
             + self.cfg.eps_rel * unorm.sqrt().max(znorm.sqrt());
-        s.eps_dual =
+        nx.eps_dual =
             self.cfg.eps_abs * ((2 * dp) as f64).sqrt() + self.cfg.eps_rel * rho * ynorm.sqrt();
-        s.v = v;
-        s.w = w;
-        s.zv = zv_new;
-        s.zw = zw_new;
-        s.k += 1;
+        nx.k = s.k + 1;
+        [pri2, dual2, unorm, znorm, ynorm, check]
+            .iter()
+            .all(|v| v.is_finite())
     }
 
-    fn metrics(&self, s: &AdmmState) -> BTreeMap<String, f64> {
-        let e = self.evaluate(&s.zv, &s.zw);
+    /// Whether the record's row of this state carries the objective ([`ConvexReluConfig::eval_every`]).
+    fn evaluates(&self, s: &AdmmState) -> bool {
+        s.k <= 1 || s.k.is_multiple_of(self.cfg.eval_every) || self.converged(s).is_some()
+    }
+
+    /// The record's metrics of a state (`wk`: buffers).
+    fn metrics_with(&self, s: &AdmmState, wk: &mut Work) -> BTreeMap<String, f64> {
+        let e = self.evaluate_with(&s.zv, &s.zw, &mut wk.vw, &mut wk.xt, &mut wk.yhat);
         let mut m = BTreeMap::new();
         m.insert("objective".into(), e.objective);
         m.insert("cone_violation".into(), e.cone_violation);
@@ -921,17 +1073,128 @@ impl ConvexReluAdmm {
         m.insert("train_accuracy".into(), e.train_accuracy);
         m
     }
+
+    fn metrics(&mut self, s: &AdmmState) -> BTreeMap<String, f64> {
+        let mut wk = std::mem::take(&mut self.work);
+        let m = self.metrics_with(s, &mut wk);
+        self.work = wk;
+        m
+    }
+}
+
+/// Steps 3.–4. for one half: with `g = sign ∘ xu` (`G u`, written over `xu`), the relaxed
+/// `ĝ = relax g + (1 - relax) s`, the slack `s⁺ = max(0, ĝ + nu)` and dual
+/// `nu⁺ = nu + step (ĝ - s⁺)` into `s_new`, `nu_new`, their signed copies into `ts`, `tn`
+/// (for `G^T`); returns `[||g - s⁺||², ||g||², ||s⁺||², ||nu⁺||²]` (lane sums,
+/// [`optlab_linalg::dot_lanes`]). Compiled for the CPU's best instruction set.
+fn slack_update(
+    coef: (f64, f64),
+    g: (&mut [f64], &[f64]),
+    old: (&[f64], &[f64]),
+    new: (&mut [f64], &mut [f64]),
+    signed: (&mut [f64], &mut [f64]),
+) -> [f64; 4] {
+    /// The kernel under the CPU's best instruction set.
+    struct Op<'a> {
+        coef: (f64, f64),
+        g: (&'a mut [f64], &'a [f64]),
+        old: (&'a [f64], &'a [f64]),
+        new: (&'a mut [f64], &'a mut [f64]),
+        signed: (&'a mut [f64], &'a mut [f64]),
+    }
+    impl fastmath::pulp::WithSimd for Op<'_> {
+        type Output = [f64; 4];
+        #[inline(always)]
+        fn with_simd<S: fastmath::pulp::Simd>(self, _simd: S) -> [f64; 4] {
+            slack_kernel(self.coef, self.g, self.old, self.new, self.signed)
+        }
+    }
+    fastmath::dispatch(Op {
+        coef,
+        g,
+        old,
+        new,
+        signed,
+    })
+}
+
+/// [`slack_update`]'s body: one elementwise pass (`g` overwrites `xu`), then the four sums.
+#[inline(always)]
+fn slack_kernel(
+    (relax, step): (f64, f64),
+    (xu, sign): (&mut [f64], &[f64]),
+    (sl, nu): (&[f64], &[f64]),
+    (s_new, nu_new): (&mut [f64], &mut [f64]),
+    (ts, tn): (&mut [f64], &mut [f64]),
+) -> [f64; 4] {
+    let cols = xu
+        .iter_mut()
+        .zip(sign)
+        .zip(sl.iter().zip(nu))
+        .zip(s_new.iter_mut().zip(nu_new.iter_mut()))
+        .zip(ts.iter_mut().zip(tn.iter_mut()));
+    for ((((x, sg), (sl, nu)), (sn, nn)), (ts, tn)) in cols {
+        let g = *x * sg;
+        let gh = relax * g + (1.0 - relax) * sl;
+        let t = gh + nu;
+        let s = if t > 0.0 { t } else { 0.0 };
+        let n = nu + step * (gh - s);
+        *x = g;
+        *sn = s;
+        *nn = n;
+        *ts = s * sg;
+        *tn = n * sg;
+    }
+    use optlab_linalg::dot_lanes as dot;
+    [
+        sqdiff(xu, s_new),
+        dot(xu, xu),
+        dot(s_new, s_new),
+        dot(nu_new, nu_new),
+    ]
+}
+
+/// The residual half of the record's metrics (rows between evaluations).
+fn residuals(s: &AdmmState) -> BTreeMap<String, f64> {
+    BTreeMap::from([
+        ("primal_residual".to_string(), s.primal),
+        ("dual_residual".to_string(), s.dual),
+    ])
+}
+
+/// Swaps every field of two states but the Anderson memory.
+fn swap_iterate(a: &mut AdmmState, b: &mut AdmmState) {
+    use std::mem::swap;
+    swap(&mut a.v, &mut b.v);
+    swap(&mut a.w, &mut b.w);
+    swap(&mut a.zv, &mut b.zv);
+    swap(&mut a.zw, &mut b.zw);
+    swap(&mut a.sv, &mut b.sv);
+    swap(&mut a.sw, &mut b.sw);
+    swap(&mut a.lv, &mut b.lv);
+    swap(&mut a.lw, &mut b.lw);
+    swap(&mut a.nv, &mut b.nv);
+    swap(&mut a.nw, &mut b.nw);
+    swap(&mut a.gts_v, &mut b.gts_v);
+    swap(&mut a.gts_w, &mut b.gts_w);
+    swap(&mut a.gtn_v, &mut b.gtn_v);
+    swap(&mut a.gtn_w, &mut b.gtn_w);
+    swap(&mut a.primal, &mut b.primal);
+    swap(&mut a.dual, &mut b.dual);
+    swap(&mut a.eps_pri, &mut b.eps_pri);
+    swap(&mut a.eps_dual, &mut b.eps_dual);
+    swap(&mut a.k, &mut b.k);
 }
 
 /// Group soft threshold of `u + l` (columns of length `d`) at `t`.
-fn group_prox(u: &[f64], l: &[f64], d: usize, t: f64) -> Vec<f64> {
-    let mut z: Vec<f64> = u.iter().zip(l).map(|(a, b)| a + b).collect();
+fn group_prox(z: &mut Vec<f64>, u: &[f64], l: &[f64], d: usize, t: f64) {
+    z.clear();
+    z.extend(u.iter().zip(l).map(|(a, b)| a + b));
     for g in z.chunks_mut(d) {
         let nrm = norm2(g);
         let c = if nrm > t { 1.0 - t / nrm } else { 0.0 };
         g.iter_mut().for_each(|v| *v *= c);
     }
-    z
 }
 
 impl Solver for ConvexReluAdmm {
@@ -980,12 +1243,47 @@ impl Solver for ConvexReluAdmm {
         })
     }
 
+    /// Plain ADMM writes the next state apart and swaps it in only when it is finite; with
+    /// Anderson acceleration the extrapolation works on the state in place.
+    fn transactional(&self) -> bool {
+        self.cfg.anderson_memory == 0
+    }
+
     fn step(&mut self, s: &mut AdmmState, _ctx: &mut RunContext) -> Result<StepReport> {
         let memory = self.cfg.anderson_memory as usize;
         let cp = matches!(self.cfg.formulation, Formulation::Cp);
         let bce = self.cfg.loss == Loss::Bce;
         let x = (memory > 0).then(|| s.pack(cp, bce, false));
-        self.iterate(s);
+        let mut wk = std::mem::take(&mut self.work);
+        let mut nx = wk.next.take().unwrap_or_else(|| s.clone());
+        let finite = self.iterate(s, &mut nx, &mut wk);
+        let plain = if finite && memory == 0 {
+            Some(if self.evaluates(&nx) {
+                self.metrics_with(&nx, &mut wk)
+            } else {
+                residuals(&nx)
+            })
+        } else {
+            None
+        };
+        let ok = finite
+            && plain
+                .as_ref()
+                .is_none_or(|m| m.values().all(|v| v.is_finite()));
+        if ok {
+            swap_iterate(s, &mut nx);
+        }
+        wk.next = Some(nx);
+        self.work = wk;
+        if !ok {
+            return Err(Error::Numerical(format!(
+                "non-finite ADMM iterate at iteration {}",
+                s.k + 1
+            )));
+        }
+        if let Some(m) = plain {
+            return Ok(StepReport::go(m));
+        }
         if let Some(x) = x
             && self.converged(s).is_none()
         {
@@ -1000,7 +1298,11 @@ impl Solver for ConvexReluAdmm {
             s.anderson = mem;
             s.unpack(cp, bce, &next);
         }
-        Ok(StepReport::go(self.metrics(s)))
+        Ok(StepReport::go(if self.evaluates(s) {
+            self.metrics(s)
+        } else {
+            residuals(s)
+        }))
     }
 
     fn is_finite(&self, s: &AdmmState) -> bool {
