@@ -47,6 +47,16 @@ fn variants() -> Vec<Variant> {
             label: "AdaSketch GV",
             sets: vec!["solver=\"gaussian\""],
         },
+        // Beyond the paper: each sketch solve starts from the least-squares fit over the last
+        // four directions (`warm_start = 4`).
+        Variant {
+            label: "AdaSketch RK, warm start (4)",
+            sets: vec!["solver=\"kaczmarz\"", "warm_start=4"],
+        },
+        Variant {
+            label: "AdaSketch GV, warm start (4)",
+            sets: vec!["solver=\"gaussian\"", "warm_start=4"],
+        },
         Variant {
             label: "exact Newton-KKT (dense LU)",
             sets: vec!["solver=\"exact-dense\""],

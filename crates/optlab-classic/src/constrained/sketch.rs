@@ -127,6 +127,61 @@ impl<'a> SketchSystem<'a> {
         }
     }
 
+    /// The run at the least-squares fit `z = P a`, `a = argmin ||K P a - b||`, over the
+    /// columns of `P` (`dirs`, e.g. the last Newton directions; one product `K p` each), or at
+    /// `z = 0` when that does not start below `||b||`. Directions that are (numerically)
+    /// dependent on earlier ones are skipped.
+    pub fn start_along(&self, dirs: &[Vec<f64>]) -> SketchRun {
+        let zero = self.start();
+        let n = self.b.len();
+        let mut flops = 0u64;
+        // Modified Gram–Schmidt on the products K p: an orthonormal basis Q of span(K P) with
+        // the matching combinations of P, so that z = P a solves the least-squares problem.
+        let mut q: Vec<Vec<f64>> = Vec::new();
+        let mut zs: Vec<Vec<f64>> = Vec::new();
+        for p in dirs.iter().filter(|p| p.len() == n) {
+            let mut kp = vec![0.0; n];
+            self.k.matvec(p, &mut kp);
+            let mut z = p.clone();
+            let norm0 = kp.iter().map(|v| v * v).sum::<f64>().sqrt();
+            flops += 2 * self.k.nnz() as u64;
+            for (qj, zj) in q.iter().zip(&zs) {
+                let c: f64 = qj.iter().zip(&kp).map(|(a, b)| a * b).sum();
+                kp.iter_mut().zip(qj).for_each(|(a, b)| *a -= c * b);
+                z.iter_mut().zip(zj).for_each(|(a, b)| *a -= c * b);
+                flops += 6 * n as u64;
+            }
+            let norm = kp.iter().map(|v| v * v).sum::<f64>().sqrt();
+            if !norm.is_finite() || norm <= 1e-8 * norm0 {
+                continue;
+            }
+            kp.iter_mut().for_each(|v| *v /= norm);
+            z.iter_mut().for_each(|v| *v /= norm);
+            q.push(kp);
+            zs.push(z);
+        }
+        // z = sum_j (q_j . b) zs_j, and r = K z - b = sum_j (q_j . b) q_j - b.
+        let mut z = vec![0.0; n];
+        let mut r: Vec<f64> = self.b.iter().map(|v| -v).collect();
+        for (qj, zj) in q.iter().zip(&zs) {
+            let c: f64 = qj.iter().zip(self.b).map(|(a, b)| a * b).sum();
+            z.iter_mut().zip(zj).for_each(|(a, b)| *a += c * b);
+            r.iter_mut().zip(qj).for_each(|(a, b)| *a += c * b);
+            flops += 6 * n as u64;
+        }
+        let r_norm_sq: f64 = r.iter().map(|v| v * v).sum();
+        if q.is_empty() || r_norm_sq.is_nan() || r_norm_sq >= zero.r_norm_sq {
+            return SketchRun { flops, ..zero };
+        }
+        SketchRun {
+            z,
+            r,
+            r_norm_sq,
+            iters: 0,
+            flops,
+        }
+    }
+
     fn refresh(&self, run: &mut SketchRun) {
         self.k.matvec(&run.z, &mut run.r);
         for (ri, bi) in run.r.iter_mut().zip(self.b) {
