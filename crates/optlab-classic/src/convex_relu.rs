@@ -164,6 +164,19 @@ pub fn enumerate_patterns_2d(data: &ReluData) -> Result<Vec<Vec<bool>>> {
     Ok(out)
 }
 
+/// Diagonal scaling of the cone constraints' rows (a preconditioner of the ADMM: the same
+/// program, the same optimum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConeScaling {
+    /// The paper: `(2D_i - I) X v_i >= 0` as it stands.
+    #[default]
+    None,
+    /// Row `k` of every cone block scaled by `1/||x_k||`, the scales normalized to unit mean
+    /// square (row equilibration, as OSQP and SCS do for their constraint matrices).
+    RowNorm,
+}
+
 /// Which convex program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -248,6 +261,10 @@ pub struct ConvexReluConfig {
     pub anderson_memory: u64,
     /// Penalty of the cone constraints relative to `rho` (1: the paper's single penalty).
     pub cone_weight: f64,
+    /// Row scaling of the cone constraints (`none`: the paper; `row-norm`: row equilibration).
+    /// The slacks and their duals live in the scaled rows; the reported cone violation is
+    /// always the unscaled one.
+    pub cone_scaling: ConeScaling,
     /// How the fixed u-system is solved: `direct` (the paper's `dP x dP` Cholesky),
     /// `woodbury` (an `n x n` Cholesky of `rho/2 I + H ∘ D D^T`), or `auto` (the smaller).
     pub linear_solver: LinearSolver,
@@ -260,8 +277,9 @@ pub struct ConvexReluConfig {
     /// Wall-time limit in seconds (0: none).
     pub max_time_s: f64,
     /// Evaluate the record's objective, cone violation, accuracy and neuron count every this
-    /// many iterations (and at the first; they cost a product `X [z_v, z_w]` per evaluation, a
-    /// fifth of an iteration). The residuals and the stopping test are every iteration.
+    /// many iterations (and at the first, and when converged; each evaluation costs a product
+    /// `X [z_v, z_w]`, 2 of an iteration's 8 `n x d x P` products with the Woodbury core). The
+    /// residuals and the stopping test are every iteration.
     pub eval_every: u64,
 }
 
@@ -278,6 +296,7 @@ impl Default for ConvexReluConfig {
             relaxation: 1.0,
             anderson_memory: 0,
             cone_weight: 1.0,
+            cone_scaling: ConeScaling::None,
             linear_solver: LinearSolver::Auto,
             eps_abs: 1e-7,
             eps_rel: 1e-6,
@@ -478,6 +497,8 @@ pub struct ConvexReluAdmm {
     cfg: ConvexReluConfig,
     data: ReluData,
     xm: Mat<f64>,
+    /// `X` with the cone rows' scaling ([`ConeScaling`]): the `G` products use it.
+    xg: Mat<f64>,
     /// `P` patterns, each of length `n`.
     patterns: Vec<Vec<bool>>,
     /// `(2D - I)` signs, `n x P` column-major.
@@ -609,7 +630,21 @@ impl ConvexReluAdmm {
             .map(|c| if patterns[c / n][c % n] { 1.0 } else { -1.0 })
             .collect();
         let mask: Vec<f64> = sign.iter().map(|v| 0.5 * (v + 1.0)).collect();
-        let xtx = xm.transpose() * &xm;
+        let scale: Vec<f64> = match cfg.cone_scaling {
+            ConeScaling::None => vec![1.0; n],
+            ConeScaling::RowNorm => {
+                let inv: Vec<f64> = (0..n)
+                    .map(|k| {
+                        let r = norm2(&data.x[k * d..(k + 1) * d]);
+                        if r > 0.0 { 1.0 / r } else { 1.0 }
+                    })
+                    .collect();
+                let rms = (inv.iter().map(|v| v * v).sum::<f64>() / n as f64).sqrt();
+                inv.iter().map(|v| v / rms).collect()
+            }
+        };
+        let xg = Mat::from_fn(n, d, |k, j| scale[k] * xm[(k, j)]);
+        let xtx = xg.transpose() * &xg;
         let sigma = if matches!(cfg.formulation, Formulation::Cp) {
             cfg.cone_weight
         } else {
@@ -674,6 +709,7 @@ impl ConvexReluAdmm {
             cfg,
             data,
             xm,
+            xg,
             patterns,
             sign,
             mask,
@@ -986,7 +1022,7 @@ impl ConvexReluAdmm {
             wk.vw.clear();
             wk.vw.extend_from_slice(&nx.v);
             wk.vw.extend_from_slice(&nx.w);
-            mm_into(&mut wk.xt, self.xm.as_ref(), mr(&wk.vw, d, 2 * p));
+            mm_into(&mut wk.xt, self.xg.as_ref(), mr(&wk.vw, d, 2 * p));
             wk.t4.resize(4 * np, 0.0);
             let (t_s, t_nu) = wk.t4.split_at_mut(2 * np);
             let halves = [
@@ -1011,7 +1047,7 @@ impl ConvexReluAdmm {
                 znorm += sums[2];
                 check += sums[3];
             }
-            mm_into(&mut wk.g4, self.xm.transpose(), mr(&wk.t4, n, 4 * p));
+            mm_into(&mut wk.g4, self.xg.transpose(), mr(&wk.t4, n, 4 * p));
             let (gts_v, rest) = wk.g4.split_at(dp);
             let (gts_w, rest) = rest.split_at(dp);
             let (gtn_v, gtn_w) = rest.split_at(dp);
@@ -1266,18 +1302,21 @@ impl Solver for ConvexReluAdmm {
         } else {
             None
         };
-        let ok = finite
-            && plain
-                .as_ref()
-                .is_none_or(|m| m.values().all(|v| v.is_finite()));
+        let bad_metric = plain.as_ref().and_then(|m| {
+            m.iter()
+                .find(|(_, v)| !v.is_finite())
+                .map(|(k, _)| k.clone())
+        });
+        let ok = finite && bad_metric.is_none();
         if ok {
             swap_iterate(s, &mut nx);
         }
         wk.next = Some(nx);
         self.work = wk;
         if !ok {
+            let what = bad_metric.unwrap_or_else(|| "ADMM iterate".into());
             return Err(Error::Numerical(format!(
-                "non-finite ADMM iterate at iteration {}",
+                "non-finite {what} at iteration {}",
                 s.k + 1
             )));
         }
@@ -1554,5 +1593,61 @@ pub fn patterns_for(cfg: &ConvexReluConfig, data: &ReluData, seed: u64) -> Resul
             cfg.patterns,
             &mut optlab_core::seed::stream(seed, "patterns"),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `iterate` reports a state it would make non-finite, whichever field carries the NaN, and
+    /// the step leaves the old state alone (the all-or-nothing promise; rows between objective
+    /// evaluations rely on that check alone).
+    #[test]
+    fn iterate_reports_a_non_finite_next_state() {
+        let (n, d) = (12, 3);
+        let x: Vec<f64> = (0..n * d)
+            .map(|i| ((i * 7 % 11) as f64 - 5.0) / 5.0)
+            .collect();
+        let y: Vec<f64> = (0..n)
+            .map(|k| if k % 3 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        let data = ReluData::new(x, n, d, y).expect("valid data");
+        let patterns = sample_patterns(&data, 4, &mut optlab_core::seed::stream(0, "p"));
+        let cfg = ConvexReluConfig {
+            eval_every: 1000,
+            ..ConvexReluConfig::default()
+        };
+        let mut admm = ConvexReluAdmm::new(cfg, data, patterns).expect("valid problem");
+        let mut ctx = RunContext::new(0);
+        let mut s = admm.init(&mut ctx).expect("init");
+        for _ in 0..3 {
+            admm.step(&mut s, &mut ctx).expect("finite steps");
+        }
+        let poison: [fn(&mut AdmmState); 5] = [
+            |s| s.nv[0] = f64::NAN,
+            |s| s.gts_v[1] = f64::INFINITY,
+            |s| s.lw[0] = f64::NAN,
+            |s| s.zv[2] = f64::NAN,
+            |s| s.sw[3] = f64::INFINITY,
+        ];
+        for (i, p) in poison.iter().enumerate() {
+            let mut bad = s.clone();
+            p(&mut bad);
+            let mut wk = Work::default();
+            let mut nx = bad.clone();
+            assert!(!admm.iterate(&bad, &mut nx, &mut wk), "poison {i}");
+            // Through the solver (k = 3: not a row with the objective): an error, and the state
+            // as it was.
+            let before = bad.clone();
+            let e = admm.step(&mut bad, &mut ctx);
+            assert!(matches!(e, Err(Error::Numerical(_))), "poison {i}");
+            let same =
+                |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(
+                same(&before.v, &bad.v) && same(&before.nv, &bad.nv) && before.k == bad.k,
+                "poison {i}"
+            );
+        }
     }
 }

@@ -207,6 +207,10 @@ fn describe_adasketch() -> String {
             "reduced-Hessian eigenvalue threshold for the modification",
         ),
         ("max_time_s", "wall-time limit in seconds (0: none)"),
+        (
+            "warm_start",
+            "sketch starts from the fit over the last k directions (0: off, the paper)",
+        ),
     ];
     let text = toml::to_string(&AdaSketchConfig::default()).unwrap_or_default();
     describe_with(
@@ -321,6 +325,30 @@ fn describe_convex_relu() -> String {
             ),
             ("rho", "ADMM penalty (fixed: one factorization)"),
             ("dual_step", "scaled dual step in (0, 2)"),
+            (
+                "relaxation",
+                "over-relaxation in [1, 2) (1: the paper's plain ADMM)",
+            ),
+            (
+                "anderson_memory",
+                "Anderson acceleration memory (0: off, the paper)",
+            ),
+            (
+                "cone_weight",
+                "penalty of the cone constraints relative to rho (1: the paper)",
+            ),
+            (
+                "cone_scaling",
+                "none (paper) | row-norm (cone row k scaled by 1/||x_k||, unit RMS)",
+            ),
+            (
+                "linear_solver",
+                "auto | direct (paper, dP x dP) | woodbury (n x n)",
+            ),
+            (
+                "eval_every",
+                "the row's objective every k iterations (residuals every iteration)",
+            ),
             ("eps_abs", "absolute residual tolerance"),
             ("eps_rel", "relative residual tolerance"),
             ("max_iters", "ADMM iterations"),

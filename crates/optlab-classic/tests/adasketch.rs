@@ -141,7 +141,8 @@ fn warm_start_fits_the_span_of_the_last_directions() {
     }
     let want: f64 = kp.iter().zip(&b).map(|(p, q)| (a * p - q).powi(2)).sum();
     assert!((one.r_norm_sq - want).abs() <= 1e-12 * bn2);
-    // A direction whose image is orthogonal to b: no better than 0, so the run starts at 0.
+    // A direction whose image is orthogonal to b: the fit is 0 up to rounding, and the start
+    // is never worse than z = 0 (it is z = 0 unless rounding makes the fit strictly better).
     let kb = k.mul(&b);
     let proj = kb.iter().zip(&b).map(|(p, q)| p * q).sum::<f64>() / bn2;
     // K y' ⟂ b for y' = K^{-1}(K b - proj b) = b - proj K^{-1} b: use the LU solution.
@@ -150,6 +151,12 @@ fn warm_start_fits_the_span_of_the_last_directions() {
     let ortho = sys.start_along(&[y]);
     let zn: f64 = ortho.z.iter().map(|v| v * v).sum();
     assert!(zn.sqrt() <= 1e-12 * bn2.sqrt(), "{zn}");
+    let zero = sys.start();
+    if zn == 0.0 {
+        assert_eq!(ortho.r, zero.r);
+    } else {
+        assert!(ortho.r_norm_sq < zero.r_norm_sq);
+    }
     assert!(ortho.r_norm_sq >= (1.0 - 1e-12) * bn2);
     // Directions of the wrong length are ignored.
     assert_eq!(sys.start_along(&[vec![1.0; 3]]).z, vec![0.0; 10]);

@@ -105,8 +105,9 @@ pub struct AdaSketchConfig {
     /// Wall-time limit in seconds (0: none).
     pub max_time_s: f64,
     /// Beyond the paper: start each sketch solve from the least-squares fit to the new system
-    /// over the last `warm_start` directions (`z0 = P a`, `a = argmin ||K P a - b||`) instead
-    /// of from 0, when that starts below `||b||`. 0 (off) reproduces the paper.
+    /// over the last `warm_start` directions (`z0 = P a`, `a = argmin ||K P a - b||`; the
+    /// directions as solved, before the line search) instead of from 0, when that starts below
+    /// `||b||`. 0 (off) reproduces the paper. Sketch solvers only (ignored by the exact ones).
     pub warm_start: usize,
 }
 
@@ -505,7 +506,8 @@ impl Solver for AdaSketch {
 
         // 5–6. Inner solve, penalty updates until the direction is a merit descent direction.
         let system = SketchSystem::new(&k, &rhs, cfg.row_sampling);
-        let mut run: SketchRun = if cfg.warm_start > 0 && !s.last_dirs.is_empty() {
+        let warm = cfg.warm_start > 0 && cfg.solver.sketch().is_some();
+        let mut run: SketchRun = if warm && !s.last_dirs.is_empty() {
             system.start_along(&s.last_dirs)
         } else {
             system.start()
@@ -560,7 +562,7 @@ impl Solver for AdaSketch {
             let dt = delta_trial(cfg.beta, s.eta1, s.eta2, ups, psi);
             s.delta = (s.delta / cfg.nu.powi(4)).min(dt).max(DELTA_FLOOR);
         }
-        if cfg.warm_start > 0 {
+        if warm {
             s.last_dirs.insert(0, dir.clone());
             s.last_dirs.truncate(cfg.warm_start);
         }

@@ -128,9 +128,9 @@ impl<'a> SketchSystem<'a> {
     }
 
     /// The run at the least-squares fit `z = P a`, `a = argmin ||K P a - b||`, over the
-    /// columns of `P` (`dirs`, e.g. the last Newton directions; one product `K p` each), or at
-    /// `z = 0` when that does not start below `||b||`. Directions that are (numerically)
-    /// dependent on earlier ones are skipped.
+    /// columns of `P` (`dirs`, e.g. the last Newton directions; one product `K p` each, and one
+    /// more for the exact residual), or at `z = 0` when that does not start below `||b||`.
+    /// Directions that are (numerically) dependent on earlier ones are skipped.
     pub fn start_along(&self, dirs: &[Vec<f64>]) -> SketchRun {
         let zero = self.start();
         let n = self.b.len();
@@ -144,7 +144,8 @@ impl<'a> SketchSystem<'a> {
             self.k.matvec(p, &mut kp);
             let mut z = p.clone();
             let norm0 = kp.iter().map(|v| v * v).sum::<f64>().sqrt();
-            flops += 2 * self.k.nnz() as u64;
+            // K p, its norm before and after the projections, the two normalizations.
+            flops += 2 * self.k.nnz() as u64 + 6 * n as u64;
             for (qj, zj) in q.iter().zip(&zs) {
                 let c: f64 = qj.iter().zip(&kp).map(|(a, b)| a * b).sum();
                 kp.iter_mut().zip(qj).for_each(|(a, b)| *a -= c * b);
@@ -160,26 +161,32 @@ impl<'a> SketchSystem<'a> {
             q.push(kp);
             zs.push(z);
         }
-        // z = sum_j (q_j . b) zs_j, and r = K z - b = sum_j (q_j . b) q_j - b.
+        if q.is_empty() {
+            return SketchRun { flops, ..zero };
+        }
+        // z = sum_j (q_j . b) zs_j (then K z is the projection of b on span(K P)); its residual
+        // is recomputed exactly, as nearly dependent directions amplify rounding in zs_j.
         let mut z = vec![0.0; n];
-        let mut r: Vec<f64> = self.b.iter().map(|v| -v).collect();
         for (qj, zj) in q.iter().zip(&zs) {
             let c: f64 = qj.iter().zip(self.b).map(|(a, b)| a * b).sum();
             z.iter_mut().zip(zj).for_each(|(a, b)| *a += c * b);
-            r.iter_mut().zip(qj).for_each(|(a, b)| *a += c * b);
-            flops += 6 * n as u64;
+            flops += 4 * n as u64;
         }
-        let r_norm_sq: f64 = r.iter().map(|v| v * v).sum();
-        if q.is_empty() || r_norm_sq.is_nan() || r_norm_sq >= zero.r_norm_sq {
-            return SketchRun { flops, ..zero };
-        }
-        SketchRun {
+        let mut run = SketchRun {
             z,
-            r,
-            r_norm_sq,
+            r: vec![0.0; n],
+            r_norm_sq: 0.0,
             iters: 0,
             flops,
+        };
+        self.refresh(&mut run);
+        if run.r_norm_sq.is_nan() || run.r_norm_sq >= zero.r_norm_sq {
+            return SketchRun {
+                flops: run.flops,
+                ..zero
+            };
         }
+        run
     }
 
     fn refresh(&self, run: &mut SketchRun) {
