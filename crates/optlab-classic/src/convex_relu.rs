@@ -789,21 +789,14 @@ impl ConvexReluAdmm {
     /// Objective, cone violation, training accuracy and active neurons of `(v, w)`
     /// (column-major `d x P` vectors), from one product `X [v, w]`.
     pub fn evaluate(&self, v: &[f64], w: &[f64]) -> Evaluation {
-        let (mut vw, mut xt, mut yhat) = (Vec::new(), Vec::new(), Vec::new());
-        self.evaluate_with(v, w, &mut vw, &mut xt, &mut yhat)
+        self.evaluate_with(v, w, &mut Work::default())
     }
 
-    /// [`ConvexReluAdmm::evaluate`] in given buffers.
-    fn evaluate_with(
-        &self,
-        v: &[f64],
-        w: &[f64],
-        vw: &mut Vec<f64>,
-        xt: &mut Vec<f64>,
-        yhat: &mut Vec<f64>,
-    ) -> Evaluation {
+    /// [`ConvexReluAdmm::evaluate`] in reused buffers.
+    fn evaluate_with(&self, v: &[f64], w: &[f64], wk: &mut Work) -> Evaluation {
         let (n, d, _) = self.dims();
-        let worst = self.forward(v, w, vw, xt, yhat);
+        let worst = self.forward(v, w, wk);
+        let yhat = &wk.yhat;
         let fit: f64 = match self.cfg.loss {
             Loss::Squared => {
                 0.5 * yhat
@@ -837,17 +830,11 @@ impl ConvexReluAdmm {
         }
     }
 
-    /// Predictions `ŷ = Σ_i D_i X (v_i − w_i)` into `yhat` and the largest cone violation (0
-    /// when gated), from one product `X [v, w]` (into `xt`; `vw` holds `[v, w]`).
-    fn forward(
-        &self,
-        v: &[f64],
-        w: &[f64],
-        vw: &mut Vec<f64>,
-        xt: &mut Vec<f64>,
-        yhat: &mut Vec<f64>,
-    ) -> f64 {
+    /// Predictions `ŷ = Σ_i D_i X (v_i − w_i)` into `wk.yhat` and the largest cone violation
+    /// (0 when gated), from one product `X [v, w]` (into `wk.xt`; `wk.vw` holds `[v, w]`).
+    fn forward(&self, v: &[f64], w: &[f64], wk: &mut Work) -> f64 {
         let (n, d, p) = self.dims();
+        let (vw, xt, yhat) = (&mut wk.vw, &mut wk.xt, &mut wk.yhat);
         vw.clear();
         vw.extend_from_slice(v);
         vw.extend_from_slice(w);
@@ -958,7 +945,7 @@ impl ConvexReluAdmm {
                     } else {
                         (&nx.v, &nx.w)
                     };
-                    self.forward(v, w, &mut wk.vw, &mut wk.xt, &mut wk.yhat);
+                    self.forward(v, w, wk);
                     let r: Vec<f64> = wk
                         .yhat
                         .iter()
@@ -1099,7 +1086,7 @@ impl ConvexReluAdmm {
 
     /// The record's metrics of a state (`wk`: buffers).
     fn metrics_with(&self, s: &AdmmState, wk: &mut Work) -> BTreeMap<String, f64> {
-        let e = self.evaluate_with(&s.zv, &s.zw, &mut wk.vw, &mut wk.xt, &mut wk.yhat);
+        let e = self.evaluate_with(&s.zv, &s.zw, wk);
         let mut m = BTreeMap::new();
         m.insert("objective".into(), e.objective);
         m.insert("cone_violation".into(), e.cone_violation);
