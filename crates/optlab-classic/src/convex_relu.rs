@@ -1587,11 +1587,8 @@ pub fn patterns_for(cfg: &ConvexReluConfig, data: &ReluData, seed: u64) -> Resul
 mod tests {
     use super::*;
 
-    /// `iterate` reports a state it would make non-finite, whichever field carries the NaN, and
-    /// the step leaves the old state alone (the all-or-nothing promise; rows between objective
-    /// evaluations rely on that check alone).
-    #[test]
-    fn iterate_reports_a_non_finite_next_state() {
+    /// Twelve points in 3-D, four sampled patterns, `eval_every = 1000`.
+    fn small_problem() -> ConvexReluAdmm {
         let (n, d) = (12, 3);
         let x: Vec<f64> = (0..n * d)
             .map(|i| ((i * 7 % 11) as f64 - 5.0) / 5.0)
@@ -1605,7 +1602,54 @@ mod tests {
             eval_every: 1000,
             ..ConvexReluConfig::default()
         };
-        let mut admm = ConvexReluAdmm::new(cfg, data, patterns).expect("valid problem");
+        ConvexReluAdmm::new(cfg, data, patterns).expect("valid problem")
+    }
+
+    /// With `eval_every`, the converged row carries the objective even off the schedule, for
+    /// the plain ADMM and with Anderson acceleration.
+    #[test]
+    fn the_converged_row_carries_the_objective() {
+        use optlab_core::driver::Driver;
+        use optlab_core::record::MemoryRecorder;
+        for memory in [0, 3] {
+            let mut admm = small_problem();
+            admm.cfg.anderson_memory = memory;
+            admm.cfg.eps_abs = 1e-6;
+            admm.cfg.eps_rel = 1e-5;
+            let rec = MemoryRecorder::default();
+            let (sum, st) = Driver::new(admm.cfg.termination())
+                .run(
+                    &mut admm,
+                    &mut RunContext::new(0).with_recorder(rec.clone()),
+                )
+                .expect("run");
+            assert!(
+                matches!(sum.status, Status::Converged { .. }),
+                "{:?}",
+                sum.status
+            );
+            assert!(st.k > 1 && st.k % 1000 != 0, "converged at {}", st.k);
+            let rows = rec.rows();
+            let last = rows.last().expect("rows");
+            assert_eq!(last.step, st.k);
+            assert_eq!(last.get("objective"), Some(admm.objective(&st.zv, &st.zw)));
+            // Rows 0 and 1, the multiples of 1000 before the end, and the converged one.
+            let with: Vec<u64> = rows
+                .iter()
+                .filter(|r| r.get("objective").is_some())
+                .map(|r| r.step)
+                .collect();
+            let due = 3 + (st.k / 1000) as usize;
+            assert_eq!(with.len(), due, "memory {memory}: {with:?}");
+        }
+    }
+
+    /// `iterate` reports a state it would make non-finite, whichever field carries the NaN, and
+    /// the step leaves the old state alone (the all-or-nothing promise; rows between objective
+    /// evaluations rely on that check alone).
+    #[test]
+    fn iterate_reports_a_non_finite_next_state() {
+        let mut admm = small_problem();
         let mut ctx = RunContext::new(0);
         let mut s = admm.init(&mut ctx).expect("init");
         for _ in 0..3 {
