@@ -510,7 +510,7 @@ pub struct ConvexReluAdmm {
     /// `I + blockdiag(X^T X) + 2A/rho` (`dP x dP`) or its Woodbury core (`n x n`).
     big: BigSystem,
     /// `F^T y / rho` for the `v` half (`d x P`; the `w` half is its negative).
-    fty: Mat<f64>,
+    fty: Vec<f64>,
     /// Factorizations performed (1 after construction; never more).
     pub factorizations: usize,
     /// Buffers reused by every iteration.
@@ -571,11 +571,13 @@ fn fill(out: &mut Vec<f64>, len: usize, f: impl Fn(usize) -> f64) {
 
 /// `F^T r / rho` for the `v` half (`d x P`; block `i` is `X^T D_i r / rho`; the `w` half is its
 /// negative), with `D` as the 0/1 `mask` (`n x P`, column-major).
-fn ft_over_rho(xm: &Mat<f64>, mask: &[f64], r: &[f64], rho: f64) -> Mat<f64> {
+fn ft_over_rho(xm: &Mat<f64>, mask: &[f64], r: &[f64], rho: f64) -> Vec<f64> {
     let n = r.len();
     let p = mask.len() / n.max(1);
     let dr = Mat::from_fn(n, p, |k, i| if mask[i * n + k] != 0.0 { r[k] } else { 0.0 });
-    (xm.transpose() * &dr) * (1.0 / rho)
+    let mut out = mm(xm.transpose(), dr.as_ref());
+    out.iter_mut().for_each(|v| *v *= 1.0 / rho);
+    out
 }
 
 fn mr(v: &[f64], r: usize, c: usize) -> MatRef<'_, f64> {
@@ -584,16 +586,8 @@ fn mr(v: &[f64], r: usize, c: usize) -> MatRef<'_, f64> {
 
 /// `lhs * rhs` into a fresh column-major vector.
 fn mm(lhs: MatRef<'_, f64>, rhs: MatRef<'_, f64>) -> Vec<f64> {
-    let (r, c) = (lhs.nrows(), rhs.ncols());
-    let mut out = vec![0.0; r * c];
-    matmul(
-        MatMut::from_column_major_slice_mut(&mut out, r, c),
-        Accum::Replace,
-        lhs,
-        rhs,
-        1.0,
-        Par::Seq,
-    );
+    let mut out = Vec::new();
+    mm_into(&mut out, lhs, rhs);
     out
 }
 
@@ -937,8 +931,8 @@ impl ConvexReluAdmm {
         };
         for it in 0..inner {
             let fty_bce;
-            let fty = match self.cfg.loss {
-                Loss::Squared => self.fty.as_ref(),
+            let fty: &[f64] = match self.cfg.loss {
+                Loss::Squared => &self.fty,
                 Loss::Bce => {
                     let (v, w) = if it == 0 {
                         (&s.v, &s.w)
@@ -953,21 +947,12 @@ impl ConvexReluAdmm {
                         .map(|(h, y)| h - bce(*h, *y).1)
                         .collect();
                     fty_bce = ft_over_rho(&self.xm, &self.mask, &r, rho);
-                    fty_bce.as_ref()
+                    &fty_bce
                 }
             };
-            // F^T y / rho, column by column (the v half; the w half is its negative).
+            // F^T y / rho (the v half; the w half is its negative).
             wk.rv.clear();
-            for i in 0..p {
-                wk.rv.extend_from_slice(
-                    fty.col(i)
-                        .try_as_col_major()
-                        .map_or(&[][..], |c| c.as_slice()),
-                );
-            }
-            if wk.rv.len() != dp {
-                fill(&mut wk.rv, dp, |c| fty[(c % d, c / d)]);
-            }
+            wk.rv.extend_from_slice(fty);
             let sig = if cp { sigma } else { 0.0 };
             fill(&mut wk.rw, dp, |c| {
                 s.zw[c] - s.lw[c] - wk.rv[c] + sig * (s.gts_w[c] - s.gtn_w[c])
