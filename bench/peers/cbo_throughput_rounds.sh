@@ -4,7 +4,8 @@
 # different regimes. Each round re-measures CBXpy's throughput rows (in place in
 # bench/out/peers/cbo_cbx.json, which must exist: run cbo_cbx.py once first) and then runs
 # `optlab bench --only dfo` (quick suite), which reads them and times optlab on one thread and
-# on every core; the script prints each round's ratios and their medians per thread count.
+# on every core (and on one thread with `normals = "double"`, the `/f64-normals` rows); the
+# script prints each round's ratios and their medians per thread count.
 # (Within a round the bench's CBO success runs come between the peer's timing and optlab's,
 # about 10 s.)
 #
@@ -29,19 +30,20 @@ for r in $(seq 1 "$ROUNDS"); do
   "$PY" "$HERE/cbo_cbx.py" --out "$PEER" --throughput-only > "$OUT/round-$r-peer.log" 2>&1
   "$BIN" bench --only dfo --threads "$THREADS" --out "$OUT/round-$r" > "$OUT/round-$r.log" 2>&1
   # rows: | f | N x d | threads | optlab ms | updates/s | CBXpy ms | ratio |
-  awk -F'|' -v r="$r" '/^\| (sphere|rastrigin) \| 1000 x 20/ {
+  awk -F'|' -v r="$r" '/^\| (sphere|rastrigin)(\/f64-normals)? \| 1000 x 20/ {
       gsub(/ /, "", $2); gsub(/ /, "", $4); gsub(/ /, "", $5); gsub(/ /, "", $7); gsub(/[ x]/, "", $8);
       print r "\t" $2 "\t" $4 "\t" $5 "\t" $7 "\t" $8 }' "$OUT/round-$r/report.md" | tee -a "$OUT/ratios.tsv"
 done
 threads_seen=$(awk -F'\t' '{ print $3 }' "$OUT/ratios.tsv" | sort -u | wc -l)
 rows=$(awk -F'\t' '$6 != "-" && $6 != ""' "$OUT/ratios.tsv" | wc -l)
-if [ "$threads_seen" -lt 1 ] || [ "$rows" -ne $((2 * threads_seen * ROUNDS)) ]; then
-  echo "expected $((2 * threads_seen * ROUNDS)) ratio rows, got $rows (see $OUT/round-*.log)" >&2
+# Per round: sphere and rastrigin on each thread count, and both with f64 normals on one thread.
+if [ "$threads_seen" -lt 1 ] || [ "$rows" -ne $(((2 * threads_seen + 2) * ROUNDS)) ]; then
+  echo "expected $(((2 * threads_seen + 2) * ROUNDS)) ratio rows, got $rows (see $OUT/round-*.log)" >&2
   exit 1
 fi
 for t in $(awk -F'\t' '{ print $3 }' "$OUT/ratios.tsv" | sort -un); do
-  for f in sphere rastrigin; do
+  for f in sphere rastrigin sphere/f64-normals rastrigin/f64-normals; do
     awk -F'\t' -v f="$f" -v t="$t" '$2 == f && $3 == t { print $6 }' "$OUT/ratios.tsv" | sort -g |
-      awk -v f="$f" -v t="$t" '{ a[NR] = $1 } END { printf "%s, %s thread(s): median ratio %.1fx over %d rounds (min %.1fx, max %.1fx)\n", f, t, (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2), NR, a[1], a[NR] }'
+      awk -v f="$f" -v t="$t" '{ a[NR] = $1 } END { if (NR == 0) exit; printf "%s, %s thread(s): median ratio %.1fx over %d rounds (min %.1fx, max %.1fx)\n", f, t, (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2), NR, a[1], a[NR] }'
   done
 done | tee "$OUT/summary.txt"

@@ -80,7 +80,7 @@ fi
 "$PY" "$HERE/optimizer_steps_optax.py" --out "$OUT/optimizer_steps_optax.json"
 "$PY" "$HERE/galore_jax.py" --out "$OUT/galore_jax.json"   # ~10 s
 "$PY" "$HERE/constrained_peers.py" --out "$OUT/constrained.json"
-"$PY" "$HERE/cbo_cbx.py" --out "$OUT/cbo_cbx.json"        # ~2 min
+"$PY" "$HERE/cbo_cbx.py" --out "$OUT/cbo_cbx.json"        # ~10 min (100 seeds)
 "$PY" "$HERE/dsm_nomad.py" --out "$OUT/dsm_nomad.json"    # ~4 min (Python callbacks)
 CR_DATA="$ROOT/bench/out/convex_relu/data"
 if [[ -f "$CR_DATA/manifest.json" ]]; then

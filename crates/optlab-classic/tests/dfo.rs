@@ -8,7 +8,7 @@ use optlab_classic::dfo::attack::{
 };
 use optlab_classic::dfo::{
     AttackKind, Barrier, Cbo, CboConfig, CboState, Dsm, DsmConfig, DsmMode, NetworkProblem, Noise,
-    consensus, householder_poll,
+    NormalPrecision, consensus, householder_poll,
 };
 use optlab_core::context::MemoryCheckpoints;
 use optlab_core::record::MemoryRecorder;
@@ -201,16 +201,18 @@ fn consensus_matches_the_formula_across_blocks_and_ignores_failed_points() {
 #[test]
 fn one_cbo_step_matches_the_update_formula() {
     use optlab_core::Solver as _;
-    use optlab_linalg::fastmath::fill_normals;
-    for (noise, project) in [
-        (Noise::Anisotropic, false),
-        (Noise::Isotropic, false),
-        (Noise::Anisotropic, true),
+    for (noise, project, normals) in [
+        (Noise::Anisotropic, false, NormalPrecision::Single),
+        (Noise::Isotropic, false, NormalPrecision::Single),
+        (Noise::Anisotropic, true, NormalPrecision::Single),
+        (Noise::Anisotropic, false, NormalPrecision::Double),
+        (Noise::Isotropic, true, NormalPrecision::Double),
     ] {
         let (n, d) = (70, 3); // 70 particles: two update chunks (64 + 6)
         let cfg = CboConfig {
             particles: n,
             noise,
+            normals,
             sigma: 0.7,
             dt: 0.05,
             lambda: 1.3,
@@ -231,7 +233,11 @@ fn one_cbo_step_matches_the_update_formula() {
         let (v, _) = consensus(&s0.x, &energies, d, cfg.alpha).unwrap();
         assert_eq!(s1.consensus, v);
         let mut xi = vec![0.0; n * d];
-        fill_normals(Cbo::noise_key(s0.seed, 0), 0, &mut xi);
+        let fill: fn(u64, u64, &mut [f64]) = match normals {
+            NormalPrecision::Single => optlab_linalg::fastmath::fill_normals_f32,
+            NormalPrecision::Double => optlab_linalg::fastmath::fill_normals,
+        };
+        fill(Cbo::noise_key(s0.seed, 0), 0, &mut xi);
         let (ldt, ns) = (cfg.lambda * cfg.dt, cfg.sigma * cfg.dt.sqrt());
         let mut spread: f64 = 0.0;
         let mut clamped = false;
@@ -767,4 +773,19 @@ fn nonconvex_model_is_minimized_over_the_box() {
         (y[1] - 0.3).abs() > 0.5,
         "moves along the concave direction: {y:?}"
     );
+}
+
+/// `normals` in a config: absent means the default single-precision generator (a run recorded
+/// before the option existed resumes with it, as documented), `"double"` selects the `f64`
+/// one, anything else is an error naming the field.
+#[test]
+fn cbo_normals_setting_parses_and_names_the_field_on_error() {
+    let old: CboConfig = toml::from_str("particles = 10").unwrap();
+    assert_eq!(old.normals, NormalPrecision::Single);
+    let double: CboConfig = toml::from_str("normals = \"double\"").unwrap();
+    assert_eq!(double.normals, NormalPrecision::Double);
+    let err = toml::from_str::<CboConfig>("normals = \"half\"")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("normals") && err.contains("half"), "{err}");
 }

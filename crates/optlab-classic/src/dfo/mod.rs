@@ -8,5 +8,5 @@ pub mod dsm;
 pub use attack::{
     AttackKind, ClassMargin, NegFirst, NetworkProblem, OutputObjective, Surrogate, SurrogateProblem,
 };
-pub use cbo::{Cbo, CboConfig, CboState, Noise, consensus};
+pub use cbo::{Cbo, CboConfig, CboState, Noise, NormalPrecision, consensus};
 pub use dsm::{Barrier, Dsm, DsmConfig, DsmMode, DsmState, householder_poll};
