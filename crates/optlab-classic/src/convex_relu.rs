@@ -440,6 +440,12 @@ pub struct Evaluation {
     pub train_accuracy: f64,
     /// Groups with nonzero norm.
     pub neurons: usize,
+    /// Training objective of the ReLU network recovered from the iterate
+    /// ([`ConvexReluAdmm::recover`]): the loss of `Σ_i (X v_i)_+ − (X w_i)_+` plus the same
+    /// `β Σ (||v_i|| + ||w_i||)`. It equals `objective` when the cones hold, and is the value of
+    /// a real network (a feasible point of the nonconvex training problem) when they do not.
+    /// `None` for the gated formulation, whose model is not a ReLU network.
+    pub network_objective: Option<f64>,
 }
 
 /// A two-layer ReLU network `x -> sum_j (x^T u_j)_+ alpha_j`.
@@ -545,6 +551,8 @@ struct Work {
     g4: Vec<f64>,
     /// Predictions (`n`).
     yhat: Vec<f64>,
+    /// Predictions of the recovered ReLU network (`n`).
+    ynet: Vec<f64>,
     /// The next state, written by an iteration and swapped in when it is finite.
     next: Option<AdmmState>,
 }
@@ -790,21 +798,40 @@ impl ConvexReluAdmm {
     fn evaluate_with(&self, v: &[f64], w: &[f64], wk: &mut Work) -> Evaluation {
         let (n, d, _) = self.dims();
         let worst = self.forward(v, w, wk);
-        let yhat = &wk.yhat;
-        let fit: f64 = match self.cfg.loss {
-            Loss::Squared => {
-                0.5 * yhat
+        let loss = |pred: &[f64]| -> f64 {
+            match self.cfg.loss {
+                Loss::Squared => {
+                    0.5 * pred
+                        .iter()
+                        .zip(&self.data.y)
+                        .map(|(a, b)| (a - b).powi(2))
+                        .sum::<f64>()
+                }
+                Loss::Bce => pred
                     .iter()
                     .zip(&self.data.y)
-                    .map(|(a, b)| (a - b).powi(2))
-                    .sum::<f64>()
+                    .map(|(a, b)| bce(*a, *b).0)
+                    .sum(),
             }
-            Loss::Bce => yhat
-                .iter()
-                .zip(&self.data.y)
-                .map(|(a, b)| bce(*a, *b).0)
-                .sum(),
         };
+        let fit = loss(&wk.yhat);
+        // The recovered network's predictions from the same product `X [v, w]` (in `wk.xt`):
+        // neuron `u = v_i / sqrt||v_i||` with output weight `sqrt||v_i||` gives `(X v_i)_+`.
+        let net_fit = if matches!(self.cfg.formulation, Formulation::Cp) {
+            let p = self.dims().2;
+            let (xv, xw) = wk.xt.split_at(n * p);
+            wk.ynet.clear();
+            wk.ynet.resize(n, 0.0);
+            for (cv, cw) in xv.chunks(n).zip(xw.chunks(n)) {
+                for ((y, a), b) in wk.ynet.iter_mut().zip(cv).zip(cw) {
+                    *y += a.max(0.0) - b.max(0.0);
+                }
+            }
+            Some(loss(&wk.ynet))
+        } else {
+            None
+        };
+        let yhat = &wk.yhat;
         let correct = yhat
             .iter()
             .zip(&self.data.y)
@@ -821,6 +848,7 @@ impl ConvexReluAdmm {
             cone_violation: worst,
             train_accuracy: correct as f64 / n as f64,
             neurons,
+            network_objective: net_fit.map(|f| f + self.cfg.beta * penalty),
         }
     }
 
@@ -1079,6 +1107,9 @@ impl ConvexReluAdmm {
         m.insert("dual_residual".into(), s.dual);
         m.insert("neurons".into(), e.neurons as f64);
         m.insert("train_accuracy".into(), e.train_accuracy);
+        if let Some(net) = e.network_objective {
+            m.insert("network_objective".into(), net);
+        }
         m
     }
 

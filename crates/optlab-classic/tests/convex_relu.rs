@@ -603,3 +603,48 @@ fn row_norm_cone_scaling_reaches_the_same_optimum() {
         }
     }
 }
+
+/// The `network_objective` metric is the recovered ReLU network's training objective: on an
+/// early iterate, whose cones are still violated, it equals `ReluNet::objective` of
+/// `recover(v, w, 0)` computed independently (and differs from the CP objective, which then
+/// describes no network); at the optimum the two objectives agree.
+#[test]
+fn network_objective_is_the_recovered_networks_objective() {
+    for c in cases() {
+        // The first of these iterates whose cones are violated (early ones can be all zero).
+        let (st, admm, e) = [5, 20, 50, 100, 300, 1000]
+            .into_iter()
+            .find_map(|k| {
+                let early = ConvexReluConfig {
+                    max_iters: k,
+                    ..tight(c.beta)
+                };
+                let (_, st, admm) = solve(&c, early);
+                let e = admm.evaluate(&st.zv, &st.zw);
+                (e.cone_violation > 1e-4).then_some((st, admm, e))
+            })
+            .unwrap_or_else(|| panic!("{}: no early iterate violates the cones", c.name));
+        let net = admm.recover(&st.zv, &st.zw, 0.0).objective(&c.data, c.beta);
+        let got = e.network_objective.unwrap();
+        assert!(
+            (got - net).abs() <= 1e-12 * net.abs().max(1.0),
+            "{}: metric {got} vs recovered network {net}",
+            c.name
+        );
+        assert!(
+            (got - e.objective).abs() > 1e-6 * e.objective,
+            "{}: infeasible iterate, yet network {got} = CP {}",
+            c.name,
+            e.objective
+        );
+        let (_, st, admm) = solve(&c, tight(c.beta));
+        let e = admm.evaluate(&st.zv, &st.zw);
+        let got = e.network_objective.unwrap();
+        assert!(
+            (got - e.objective).abs() <= 1e-5 * e.objective,
+            "{}: at the optimum network {got} vs CP {}",
+            c.name,
+            e.objective
+        );
+    }
+}
