@@ -209,7 +209,7 @@ def main():
     ap.add_argument("--out", default=DEFAULT_OUT, help="benchmark JSON (default bench/out/peers/cbo_cbx.json)")
     ap.add_argument("--quick", action="store_true", help="10 seeds and d in {2, 10}")
     ap.add_argument("--seeds", type=int, default=100,
-                    help="seeds 0..K-1 (default 100, optlab's full suite; --quick: 10)")
+                    help="seeds 0..K-1 (default 100, optlab's full suite; --quick sets 10 and wins)")
     ap.add_argument("--throughput-only", action="store_true",
                     help="re-measure only the throughput rows, in place in an existing --out file "
                          "(for interleaving with optlab's runs on a noisy machine)")

@@ -11,6 +11,7 @@ iterations. Run with the peers' venv (it has scipy):
 """
 
 import json
+import math
 import sys
 
 from scipy.stats import fisher_exact, mannwhitneyu
@@ -40,8 +41,13 @@ def main():
             p = fisher_exact([[a, n - a], [c, m - c]])[1]
             min_fisher = min(min_fisher, p)
             cells.append(f"{a}/{n} vs {c}/{m} ({p:.2f})")
-        mw = mannwhitneyu(r["best_f"], [x["checkpoints"][-1]["best_f"] for x in group])[1]
-        min_mw = min(min_mw, mw)
+        # A failed run's best f is null (JSON has no NaN): compare the finite values only.
+        finite = lambda v: [x for x in v if x is not None and math.isfinite(x)]
+        a = finite(r["best_f"])
+        b = finite([x["checkpoints"][-1]["best_f"] for x in group])
+        mw = mannwhitneyu(a, b)[1] if a and b else float("nan")
+        if not math.isnan(mw):
+            min_mw = min(min_mw, mw)
         print(f"| {r['problem']} | {r['d']} | {r['noise']} | {'; '.join(cells)} | {mw:.3f} |")
     print(f"\nsmallest Fisher p {min_fisher:.3f}, smallest Mann-Whitney p {min_mw:.3f}")
 

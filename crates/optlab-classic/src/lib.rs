@@ -105,7 +105,7 @@ fn describe_cbo() -> String {
             ("noise", "anisotropic | isotropic"),
             (
                 "normals",
-                "single | double: arithmetic of the Box-Muller normals (single: ~2.5x faster, |xi| <= 6.66)",
+                "single | double: arithmetic of the Box-Muller normals (single: ~2.5x faster, |xi| <= 6.661)",
             ),
             (
                 "batch",

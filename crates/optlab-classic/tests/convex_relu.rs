@@ -454,6 +454,13 @@ fn bce_admm_reaches_the_exponential_cone_optimum() {
         "net {} vs CP {obj}",
         fit + reg
     );
+    // The `network_objective` metric is this network's BCE objective.
+    let metric = admm.evaluate(&st.zv, &st.zw).network_objective.unwrap();
+    assert!(
+        (metric - (fit + reg)).abs() <= 1e-12 * metric,
+        "metric {metric} vs recovered network {}",
+        fit + reg
+    );
     // Non-binary labels are refused, naming the field.
     let mut bad = c.data.clone();
     bad.y[3] = 0.5;

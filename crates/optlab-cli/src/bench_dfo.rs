@@ -241,7 +241,7 @@ fn cbo(r: &mut Report, full: bool, threads: usize) -> Result<()> {
     Ok(())
 }
 
-/// `median [q1, q3]` of `v` (quartiles by nearest rank).
+/// `median [q1, q3]` of `v` (the quartiles are `v[round((n - 1) q)]` of the sorted values).
 fn median_and_quartiles(v: Vec<f64>) -> String {
     format!(
         "{} [{}, {}]",

@@ -86,7 +86,8 @@ fn admm_curve(cfg: ConvexReluConfig, data: &ReluData, patterns: &[Vec<bool>]) ->
                 t: r.get("time_s")? + setup,
                 f: r.get("objective")?,
                 viol: r.get("cone_violation")?,
-                net: r.get("network_objective")?,
+                // Absent for a model that is not a ReLU network: never "reached".
+                net: r.get("network_objective").unwrap_or(f64::NAN),
             })
         })
         .collect();

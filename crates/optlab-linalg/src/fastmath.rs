@@ -26,10 +26,11 @@
 //! - [`normal_block_f32`] / [`fill_normals_f32`]: the same construction in single-precision
 //!   arithmetic on sixteen lanes ([`ln_f32`], IEEE `sqrt`, Cephes' `sinf`/`cosf` kernels), one
 //!   SplitMix64 output a pair (31 bits for the radius, 26 for the angle), widened to `f64`:
-//!   2.2–2.9x faster per normal here (`examples/normals_speed.rs`); `|z| <= 6.66` (the mass
+//!   2.2–2.9x faster per normal here (`examples/normals_speed.rs`); `|z| <= 6.661` (the mass
 //!   beyond is `3e-11`).
 
-// The polynomial constants are fdlibm's, digit for digit, so they can be checked against it.
+// The polynomial constants are fdlibm's (f64) and Cephes' (f32), digit for digit, so they can be
+// checked against them.
 #![allow(clippy::excessive_precision)]
 
 use std::f64::consts::FRAC_PI_2;
@@ -367,7 +368,7 @@ pub fn ln_f32(x: f32) -> f32 {
     // ln x = k ln 2 + f - f²/2 + f³ p(f), with ln 2 split as 0.693359375 - 2.12194440e-4.
     let y = (f * z).mul_add(p, k * -2.121_944_4e-4);
     let y = z.mul_add(-0.5, y);
-    k.mul_add(0.693_359_4, f + y)
+    k.mul_add(0.693_359_375, f + y)
 }
 
 /// `(sin θ, cos θ)` for `|θ| <= π/4` in `f32` (Cephes' `sinf`/`cosf` polynomials, within
@@ -384,8 +385,8 @@ fn sincos_kernel_f32(x: f32) -> (f32, f32) {
 
 /// Normals `32 b .. 32 b + 32` of stream `key` in single-precision arithmetic, widened: one
 /// SplitMix64 output per Box–Muller pair `16 b + l` (its counter is `key + (16 b + l) γ`).
-/// Its top 31 bits (33..=63) give `u1 = k 2^-31 + 2^-32` in `(0, 1]` (so
-/// `|z| <= sqrt(64 ln 2) = 6.66`; the normal mass beyond is `3e-11`), its bits 2..=25 the
+/// Its top 31 bits (33..=63) give `u1 = k 2^-31 + 2^-32` in `(0, 1]` (rounded to `f32`; so
+/// `|z| <= sqrt(64 ln 2) = 6.6604`; the normal mass beyond is `3e-11`), its bits 2..=25 the
 /// angle's offset within a quarter turn (24 bits) and its bits 0..=1 the quarter turn: the angle
 /// is uniform on a grid of `2^26` points a turn. The cosines come first, then the sines.
 #[inline(always)]
@@ -810,8 +811,8 @@ mod tests {
             / (nf / 2.0);
         assert!(pair.abs() < 4e-3, "Box–Muller partner correlation {pair}");
         // Squared partners: |z|² of a pair is -2 ln u1, exponential with mean 2, whatever the
-        // angle; their squares are uncorrelated only if the angle is uniform (E cos²θ sin²θ
-        // = 1/8 gives E[z_c² z_s²] = 1).
+        // angle; E[z_c² z_s²] = E|z|⁴ E[cos²θ sin²θ] = 8 · 1/8 = 1 for a uniform angle (a check
+        // of the angle's distribution, not a proof of its uniformity).
         let sq: f64 = z
             .chunks_exact(2 * half)
             .map(|c| {
@@ -853,11 +854,14 @@ mod tests {
         let umin = 1.0f32 / 4_294_967_296.0;
         let rmax = (-2.0 * ln_f32(umin)).sqrt();
         assert!((f64::from(rmax) - (64.0 * std::f64::consts::LN_2).sqrt()).abs() < 1e-5);
-        // u1 = 1 (the largest hash) gives ln 0 exactly, never a negative square root.
+        // u1 = 1 (the largest hash) gives ln 1 = 0 exactly, never a negative square root.
         assert_eq!(ln_f32(1.0), 0.0);
         let mut many = vec![0.0; 1 << 20];
         fill_normals_f32(9, 0, &mut many);
-        assert!(many.iter().all(|v| v.is_finite() && v.abs() <= 6.6604));
+        assert!(
+            many.iter()
+                .all(|v| v.is_finite() && v.abs() <= f64::from(rmax))
+        );
     }
 
     #[test]
@@ -883,6 +887,14 @@ mod tests {
             x *= 2.0;
         }
         assert!(worst <= 1, "ln_f32 off by {worst} ulp");
+        // Near 1, where Box–Muller's small radii come from: every f32 within 4000 ulp of 1, never
+        // positive below 1 (the radius's square root needs -2 ln u1 >= 0).
+        let one = 1.0f32.to_bits();
+        for y in (one - 4000..=one + 4000).map(f32::from_bits) {
+            let (got, want) = (f64::from(ln_f32(y)), f64::from(y).ln());
+            assert!((got - want).abs() < 2e-10, "ln({y}): {got} vs {want}");
+            assert!(y > 1.0 || got <= 0.0, "ln({y}) = {got} > 0");
+        }
         let mut worst = (0, 0);
         for k in -2000..=2000 {
             let t = k as f32 * (std::f32::consts::FRAC_PI_4 / 2000.0);

@@ -45,7 +45,7 @@ pub enum Noise {
 pub enum NormalPrecision {
     /// Box–Muller in `f32` arithmetic from one 64-bit hash a pair, widened to `f64`
     /// ([`optlab_linalg::fastmath::fill_normals_f32`]): 2.2–2.9x faster per normal here; `|ξ|`
-    /// is at most 6.66 (the normal mass beyond is `3e-11`) and the values carry 24 bits.
+    /// is at most 6.661 (the normal mass beyond is `3e-11`) and the values carry 24 bits.
     #[default]
     Single,
     /// Box–Muller in `f64` arithmetic from two 64-bit hashes a pair
