@@ -292,51 +292,96 @@ fn normal_blocks<const B: usize>(key: u64, block: u64) -> [[f64; 16]; B] {
 /// Fill `out` with normals `start .. start + out.len()` of stream `key` (see the module
 /// docs): the values do not depend on how a range is split into calls.
 pub fn fill_normals(key: u64, start: u64, out: &mut [f64]) {
-    struct Fill<'a> {
-        key: u64,
-        start: u64,
-        out: &'a mut [f64],
-    }
-    impl pulp::WithSimd for Fill<'_> {
-        type Output = ();
-        #[inline(always)]
-        fn with_simd<S: pulp::Simd>(self, _simd: S) {
-            fill_normals_impl(self.key, self.start, self.out);
-        }
-    }
-    dispatch(Fill { key, start, out });
+    dispatch(FillNormals {
+        key,
+        start,
+        out,
+        single: false,
+    });
 }
 
-/// [`fill_normals`]'s body: partial blocks at the ends through a copy, whole blocks in place.
+/// [`fill_normals`] (`single` false) or [`fill_normals_f32`] (true) under one dispatch.
+struct FillNormals<'a> {
+    key: u64,
+    start: u64,
+    out: &'a mut [f64],
+    single: bool,
+}
+
+impl pulp::WithSimd for FillNormals<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let key = self.key;
+        if self.single {
+            // Four blocks at a time, written out: their long dependency chains overlap (a
+            // loop over an array of blocks was compiled one block after another, 1.6x slower).
+            fill_blocks::<32, 4>(
+                self.start,
+                self.out,
+                |b| normal_block_f32(key, b),
+                |b, o| {
+                    let z0 = normal_block_f32(key, b);
+                    let z1 = normal_block_f32(key, b + 1);
+                    let z2 = normal_block_f32(key, b + 2);
+                    let z3 = normal_block_f32(key, b + 3);
+                    o[..32].copy_from_slice(&z0);
+                    o[32..64].copy_from_slice(&z1);
+                    o[64..96].copy_from_slice(&z2);
+                    o[96..].copy_from_slice(&z3);
+                },
+            );
+        } else {
+            fill_blocks::<16, 2>(
+                self.start,
+                self.out,
+                |b| normal_block(key, b),
+                |b, o| {
+                    let [z0, z1] = normal_blocks::<2>(key, b);
+                    o[..16].copy_from_slice(&z0);
+                    o[16..].copy_from_slice(&z1);
+                },
+            );
+        }
+    }
+}
+
+/// Fill `out` with values `start .. start + out.len()` of a stream of `N`-value blocks
+/// (`block(b)` is block `b`): partial blocks at the ends through a copy, whole blocks in place,
+/// `G` at a time where possible (`group(b, chunk)` writes blocks `b .. b + G` into its
+/// `N G`-long chunk, the same values as `block`).
 #[inline(always)]
-fn fill_normals_impl(key: u64, start: u64, out: &mut [f64]) {
-    let off = (start % 16) as usize;
-    let mut b = start / 16;
+fn fill_blocks<const N: usize, const G: usize>(
+    start: u64,
+    out: &mut [f64],
+    block: impl Fn(u64) -> [f64; N],
+    group: impl Fn(u64, &mut [f64]),
+) {
+    let off = (start % N as u64) as usize;
+    let mut b = start / N as u64;
     let mut rest = out;
     if off != 0 {
-        let take = (16 - off).min(rest.len());
-        let z = normal_block(key, b);
+        let take = (N - off).min(rest.len());
+        let z = block(b);
         let (head, tail) = rest.split_at_mut(take);
         head.copy_from_slice(&z[off..off + take]);
         rest = tail;
         b += 1;
     }
-    let mut pairs = rest.chunks_exact_mut(32);
-    for o in pairs.by_ref() {
-        let [z0, z1] = normal_blocks::<2>(key, b);
-        o[..16].copy_from_slice(&z0);
-        o[16..].copy_from_slice(&z1);
-        b += 2;
+    let mut groups = rest.chunks_exact_mut(N * G);
+    for o in groups.by_ref() {
+        group(b, o);
+        b += G as u64;
     }
-    let mut whole = pairs.into_remainder().chunks_exact_mut(16);
+    let mut whole = groups.into_remainder().chunks_exact_mut(N);
     for o in whole.by_ref() {
-        o.copy_from_slice(&normal_block(key, b));
+        o.copy_from_slice(&block(b));
         b += 1;
     }
     let tail = whole.into_remainder();
     if !tail.is_empty() {
         let n = tail.len();
-        tail.copy_from_slice(&normal_block(key, b)[..n]);
+        tail.copy_from_slice(&block(b)[..n]);
     }
 }
 
@@ -442,58 +487,12 @@ const LANE_COUNTERS_16: [u64; 16] = {
 /// Fill `out` with normals `start .. start + out.len()` of the single-precision stream `key`
 /// ([`normal_block_f32`]): the values do not depend on how a range is split into calls.
 pub fn fill_normals_f32(key: u64, start: u64, out: &mut [f64]) {
-    struct Fill<'a> {
-        key: u64,
-        start: u64,
-        out: &'a mut [f64],
-    }
-    impl pulp::WithSimd for Fill<'_> {
-        type Output = ();
-        #[inline(always)]
-        fn with_simd<S: pulp::Simd>(self, _simd: S) {
-            fill_normals_f32_impl(self.key, self.start, self.out);
-        }
-    }
-    dispatch(Fill { key, start, out });
-}
-
-#[inline(always)]
-fn fill_normals_f32_impl(key: u64, start: u64, out: &mut [f64]) {
-    let off = (start % 32) as usize;
-    let mut b = start / 32;
-    let mut rest = out;
-    if off != 0 {
-        let take = (32 - off).min(rest.len());
-        let z = normal_block_f32(key, b);
-        let (head, tail) = rest.split_at_mut(take);
-        head.copy_from_slice(&z[off..off + take]);
-        rest = tail;
-        b += 1;
-    }
-    // Four blocks at a time, written out: their long dependency chains overlap (a loop over
-    // an array of blocks was compiled one block after another, 1.6x slower).
-    let mut groups = rest.chunks_exact_mut(128);
-    for o in groups.by_ref() {
-        let z0 = normal_block_f32(key, b);
-        let z1 = normal_block_f32(key, b + 1);
-        let z2 = normal_block_f32(key, b + 2);
-        let z3 = normal_block_f32(key, b + 3);
-        o[..32].copy_from_slice(&z0);
-        o[32..64].copy_from_slice(&z1);
-        o[64..96].copy_from_slice(&z2);
-        o[96..].copy_from_slice(&z3);
-        b += 4;
-    }
-    let mut whole = groups.into_remainder().chunks_exact_mut(32);
-    for o in whole.by_ref() {
-        o.copy_from_slice(&normal_block_f32(key, b));
-        b += 1;
-    }
-    let tail = whole.into_remainder();
-    if !tail.is_empty() {
-        let n = tail.len();
-        tail.copy_from_slice(&normal_block_f32(key, b)[..n]);
-    }
+    dispatch(FillNormals {
+        key,
+        start,
+        out,
+        single: true,
+    });
 }
 
 /// `Σ_j (a x_j^2 + b cos 2πx_j)` on eight independent partial sums (the tail as one more
