@@ -51,9 +51,9 @@ fn cbo(r: &mut Report, full: bool, threads: usize) -> Result<()> {
         "noise (σ)",
         "N",
         "success @100 / 300 / 1000 it",
-        "median best f @1000 [quartiles]",
+        "median best f @100 / 300 / 1000 [quartiles @1000]",
         "CBXpy success @100 / 300 / 1000",
-        "CBXpy median best f [quartiles]",
+        "CBXpy median best f @100 / 300 / 1000 [quartiles @1000]",
     ]);
     let mut json = Vec::new();
     for (pname, kind) in [("rastrigin", Kind::Rastrigin), ("ackley", Kind::Ackley)] {
@@ -69,20 +69,17 @@ fn cbo(r: &mut Report, full: bool, threads: usize) -> Result<()> {
                     ..Default::default()
                 };
                 let mut succ = vec![0u32; checkpoints.len()];
-                let mut best = Vec::new();
+                let mut best_at = vec![Vec::new(); checkpoints.len()];
                 for seed in 0..seeds {
                     let mut s = Cbo::new(cfg, Box::new(TestFunction::new(kind, d)?))?;
                     let rows = run_rows(&mut s, cfg.termination(), seed, threads)?;
                     for (ci, &c) in checkpoints.iter().enumerate() {
-                        if let Some(row) = rows.iter().find(|m| m.step == c) {
+                        let row = rows.iter().find(|m| m.step == c);
+                        if let Some(row) = row {
                             succ[ci] += u32::from(row.get("success") == Some(1.0));
                         }
+                        best_at[ci].push(row.and_then(|m| m.get("best_f")).unwrap_or(f64::NAN));
                     }
-                    best.push(
-                        rows.last()
-                            .and_then(|m| m.get("best_f"))
-                            .unwrap_or(f64::NAN),
-                    );
                 }
                 let noise_name = if noise == Noise::Isotropic {
                     "isotropic"
@@ -102,7 +99,7 @@ fn cbo(r: &mut Report, full: bool, threads: usize) -> Result<()> {
                     });
                     if !rows.is_empty() {
                         let mut s3 = [0u32; 3];
-                        let mut bf = Vec::new();
+                        let mut bf = vec![Vec::new(); 3];
                         for row in &rows {
                             for (ci, cp) in row["checkpoints"]
                                 .as_array()
@@ -113,10 +110,7 @@ fn cbo(r: &mut Report, full: bool, threads: usize) -> Result<()> {
                                 .take(3)
                             {
                                 s3[ci] += u32::from(cp["success"].as_bool() == Some(true));
-                            }
-                            if let Some(last) = row["checkpoints"].as_array().and_then(|a| a.last())
-                            {
-                                bf.push(last["best_f"].as_f64().unwrap_or(f64::NAN));
+                                bf[ci].push(cp["best_f"].as_f64().unwrap_or(f64::NAN));
                             }
                         }
                         let k = rows.len() as f64;
@@ -128,7 +122,7 @@ fn cbo(r: &mut Report, full: bool, threads: usize) -> Result<()> {
                         if rows.len() as u64 != seeds {
                             prate.push_str(&format!(" ({} seeds)", rows.len()));
                         }
-                        pbest = median_and_quartiles(bf);
+                        pbest = best_vs_budget(&bf);
                     }
                 }
                 t.row(&[
@@ -140,12 +134,14 @@ fn cbo(r: &mut Report, full: bool, threads: usize) -> Result<()> {
                         .map(|&k| rate(k))
                         .collect::<Vec<_>>()
                         .join(" / "),
-                    median_and_quartiles(best.clone()),
+                    best_vs_budget(&best_at),
                     prate,
                     pbest,
                 ]);
                 json.push(serde_json::json!({"problem": pname, "d": d, "noise": noise_name, "sigma": sigma,
-                    "particles": n, "seeds": seeds, "success": succ, "checkpoints": checkpoints, "best_f": best}));
+                    "particles": n, "seeds": seeds, "success": succ, "checkpoints": checkpoints,
+                    "best_f": best_at[checkpoints.len() - 1],
+                    "median_best_f_at_checkpoints": best_at.iter().map(|v| median(v.clone())).collect::<Vec<_>>()}));
             }
         }
     }
@@ -241,13 +237,16 @@ fn cbo(r: &mut Report, full: bool, threads: usize) -> Result<()> {
     Ok(())
 }
 
-/// `median [q1, q3]` of `v` (the quartiles are `v[round((n - 1) q)]` of the sorted values).
-fn median_and_quartiles(v: Vec<f64>) -> String {
+/// `m_1 / m_2 / … [q1, q3]`: the median best value at each checkpoint (`at[c]`: one value a
+/// seed), then the quartiles at the last (`v[round((n - 1) q)]` of the sorted values).
+fn best_vs_budget(at: &[Vec<f64>]) -> String {
+    let medians: Vec<String> = at.iter().map(|v| fmt_num(median(v.clone()))).collect();
+    let last = at.last().cloned().unwrap_or_default();
     format!(
         "{} [{}, {}]",
-        fmt_num(median(v.clone())),
-        fmt_num(quantile(v.clone(), 0.25)),
-        fmt_num(quantile(v, 0.75))
+        medians.join(" / "),
+        fmt_num(quantile(last.clone(), 0.25)),
+        fmt_num(quantile(last, 0.75))
     )
 }
 
