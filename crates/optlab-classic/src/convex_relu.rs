@@ -796,7 +796,7 @@ impl ConvexReluAdmm {
 
     /// [`ConvexReluAdmm::evaluate`] in reused buffers.
     fn evaluate_with(&self, v: &[f64], w: &[f64], wk: &mut Work) -> Evaluation {
-        let (n, d, _) = self.dims();
+        let (n, d, p) = self.dims();
         let worst = self.forward(v, w, wk);
         let loss = |pred: &[f64]| -> f64 {
             match self.cfg.loss {
@@ -818,7 +818,6 @@ impl ConvexReluAdmm {
         // The recovered network's predictions from the same product `X [v, w]` (in `wk.xt`):
         // neuron `u = v_i / sqrt||v_i||` with output weight `sqrt||v_i||` gives `(X v_i)_+`.
         let net_fit = if matches!(self.cfg.formulation, Formulation::Cp) {
-            let p = self.dims().2;
             let (xv, xw) = wk.xt.split_at(n * p);
             wk.ynet.clear();
             wk.ynet.resize(n, 0.0);

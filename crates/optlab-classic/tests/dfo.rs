@@ -233,11 +233,7 @@ fn one_cbo_step_matches_the_update_formula() {
         let (v, _) = consensus(&s0.x, &energies, d, cfg.alpha).unwrap();
         assert_eq!(s1.consensus, v);
         let mut xi = vec![0.0; n * d];
-        let fill: fn(u64, u64, &mut [f64]) = match normals {
-            NormalPrecision::Single => optlab_linalg::fastmath::fill_normals_f32,
-            NormalPrecision::Double => optlab_linalg::fastmath::fill_normals,
-        };
-        fill(Cbo::noise_key(s0.seed, 0), 0, &mut xi);
+        normals.fill(Cbo::noise_key(s0.seed, 0), 0, &mut xi);
         let (ldt, ns) = (cfg.lambda * cfg.dt, cfg.sigma * cfg.dt.sqrt());
         let mut spread: f64 = 0.0;
         let mut clamped = false;

@@ -238,16 +238,19 @@ pub fn cos_2pi(x: f64) -> f64 {
     sincos_quarter_turns(x).1
 }
 
-/// Counter offsets `(2l + 1) γ` of the eight Box–Muller pairs of a block.
-const LANE_COUNTERS: [u64; 8] = {
-    let mut c = [0u64; 8];
+/// `[(s l + o) γ]` for the lanes `l = 0 .. L`: the counter offsets of a block's pairs.
+const fn lane_counters<const L: usize>(s: u64, o: u64) -> [u64; L] {
+    let mut c = [0u64; L];
     let mut l = 0;
-    while l < 8 {
-        c[l] = (2 * l as u64 + 1).wrapping_mul(GAMMA);
+    while l < L {
+        c[l] = (s * l as u64 + o).wrapping_mul(GAMMA);
         l += 1;
     }
     c
-};
+}
+
+/// Counter offsets `(2l + 1) γ` of the eight Box–Muller pairs of a block.
+const LANE_COUNTERS: [u64; 8] = lane_counters(2, 1);
 
 /// Normals `16 b .. 16 b + 16` of stream `key`: Box–Muller on pairs `8 b .. 8 b + 8`, the
 /// cosines first, then the sines.
@@ -474,15 +477,7 @@ pub fn normal_block_f32(key: u64, block: u64) -> [f64; 32] {
 }
 
 /// Counter offsets `l γ` of the sixteen pairs of a [`normal_block_f32`].
-const LANE_COUNTERS_16: [u64; 16] = {
-    let mut c = [0u64; 16];
-    let mut l = 0;
-    while l < 16 {
-        c[l] = (l as u64).wrapping_mul(GAMMA);
-        l += 1;
-    }
-    c
-};
+const LANE_COUNTERS_16: [u64; 16] = lane_counters(1, 0);
 
 /// Fill `out` with normals `start .. start + out.len()` of the single-precision stream `key`
 /// ([`normal_block_f32`]): the values do not depend on how a range is split into calls.
