@@ -22,18 +22,19 @@ fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
     v[((v.len() - 1) as f64 * q).round() as usize]
 }
 
+/// One recorded run: its metric rows and its wall time in seconds (the driver's).
 fn run_rows<S: optlab_core::Solver>(
     solver: &mut S,
     term: optlab_core::Termination,
     seed: u64,
     threads: usize,
-) -> Result<Vec<Metrics>> {
+) -> Result<(Vec<Metrics>, f64)> {
     let rec = MemoryRecorder::new();
     let mut ctx = RunContext::new(seed)
         .with_threads(threads)
         .with_recorder(rec.clone());
-    Driver::new(term).run(solver, &mut ctx)?;
-    Ok(rec.rows())
+    let (summary, _) = Driver::new(term).run(solver, &mut ctx)?;
+    Ok((rec.rows(), summary.wall_time_s))
 }
 
 /// The CBO section.
@@ -54,6 +55,7 @@ fn cbo(r: &mut Report, full: bool, threads: usize) -> Result<()> {
         "median best f @100 / 300 / 1000 [quartiles @1000]",
         "CBXpy success @100 / 300 / 1000",
         "CBXpy median best f @100 / 300 / 1000 [quartiles @1000]",
+        "median wall s a run: optlab / CBXpy",
     ]);
     let mut json = Vec::new();
     for (pname, kind) in [("rastrigin", Kind::Rastrigin), ("ackley", Kind::Ackley)] {
@@ -70,9 +72,11 @@ fn cbo(r: &mut Report, full: bool, threads: usize) -> Result<()> {
                 };
                 let mut succ = vec![0u32; checkpoints.len()];
                 let mut best_at = vec![Vec::new(); checkpoints.len()];
+                let mut walls = Vec::new();
                 for seed in 0..seeds {
                     let mut s = Cbo::new(cfg, Box::new(TestFunction::new(kind, d)?))?;
-                    let rows = run_rows(&mut s, cfg.termination(), seed, threads)?;
+                    let (rows, wall) = run_rows(&mut s, cfg.termination(), seed, threads)?;
+                    walls.push(wall);
                     for (ci, &c) in checkpoints.iter().enumerate() {
                         let row = rows.iter().find(|m| m.step == c);
                         if let Some(row) = row {
@@ -87,8 +91,9 @@ fn cbo(r: &mut Report, full: bool, threads: usize) -> Result<()> {
                     "anisotropic"
                 };
                 let rate = |k: u32| format!("{:.0}%", 100.0 * f64::from(k) / seeds as f64);
-                let (mut prate, mut pbest) = (
+                let (mut prate, mut pbest, mut pwall) = (
                     "(run bench/peers/run_all.sh)".to_string(),
+                    String::from("-"),
                     String::from("-"),
                 );
                 if let Some(p) = &peer {
@@ -123,6 +128,9 @@ fn cbo(r: &mut Report, full: bool, threads: usize) -> Result<()> {
                             prate.push_str(&format!(" ({} seeds)", rows.len()));
                         }
                         pbest = best_vs_budget(&bf);
+                        pwall = fmt_num(median(
+                            rows.iter().filter_map(|r| r["wall_s"].as_f64()).collect(),
+                        ));
                     }
                 }
                 t.row(&[
@@ -137,6 +145,7 @@ fn cbo(r: &mut Report, full: bool, threads: usize) -> Result<()> {
                     best_vs_budget(&best_at),
                     prate,
                     pbest,
+                    format!("{} / {pwall}", fmt_num(median(walls))),
                 ]);
                 json.push(serde_json::json!({"problem": pname, "d": d, "noise": noise_name, "sigma": sigma,
                     "particles": n, "seeds": seeds, "success": succ, "checkpoints": checkpoints,
@@ -270,6 +279,7 @@ fn cdsm(r: &mut Report, threads: usize) -> Result<()> {
         "solved (1e-5)",
         "NOMAD median evals to 1e-1 / 1e-3 / 1e-5",
         "NOMAD solved (1e-5)",
+        "median wall s a run: cDSM / NOMAD",
     ]);
     let mut json = Vec::new();
     for (pname, kind, d, peer_name) in [
@@ -285,6 +295,7 @@ fn cdsm(r: &mut Report, threads: usize) -> Result<()> {
     ] {
         let mut per_target: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
         let mut solved = 0;
+        let mut walls = Vec::new();
         for seed in 0..seeds {
             let f = TestFunction::new(kind, d)?;
             let x0 = protocol_start(
@@ -296,7 +307,8 @@ fn cdsm(r: &mut Report, threads: usize) -> Result<()> {
                 ..Default::default()
             };
             let mut s = Dsm::new(cfg, Box::new(f), x0)?;
-            let rows = run_rows(&mut s, cfg.termination(), seed, threads)?;
+            let (rows, wall) = run_rows(&mut s, cfg.termination(), seed, threads)?;
+            walls.push(wall);
             for (ti, &tg) in targets.iter().enumerate() {
                 per_target[ti].push(evals_to(&rows, tg).unwrap_or(f64::INFINITY));
             }
@@ -314,8 +326,11 @@ fn cdsm(r: &mut Report, threads: usize) -> Result<()> {
             .map(|v| fmt(median(v.clone())))
             .collect::<Vec<_>>()
             .join(" / ");
-        let (mut theirs, mut their_solved) =
-            ("(run bench/peers/run_all.sh)".to_string(), "-".to_string());
+        let (mut theirs, mut their_solved, mut their_wall) = (
+            "(run bench/peers/run_all.sh)".to_string(),
+            "-".to_string(),
+            "-".to_string(),
+        );
         if let Some(p) = &peer {
             let rows = peer_rows(p, |r| {
                 r["problem"].as_str() == Some(peer_name)
@@ -339,6 +354,9 @@ fn cdsm(r: &mut Report, threads: usize) -> Result<()> {
                         .count(),
                     rows.len()
                 );
+                their_wall = fmt_num(median(
+                    rows.iter().filter_map(|r| r["wall_s"].as_f64()).collect(),
+                ));
             }
         }
         t.row(&[
@@ -348,6 +366,7 @@ fn cdsm(r: &mut Report, threads: usize) -> Result<()> {
             format!("{solved}/{seeds}"),
             theirs,
             their_solved,
+            format!("{} / {their_wall}", fmt_num(median(walls))),
         ]);
         json.push(serde_json::json!({"problem": pname, "n": d, "seeds": seeds, "evals_to_target": per_target.iter().map(|v| v.iter().map(|x| if x.is_finite() { Some(*x) } else { None }).collect::<Vec<_>>()).collect::<Vec<_>>()}));
     }
@@ -406,7 +425,7 @@ fn compare_modes(
                 ..Default::default()
             };
             let mut s = Dsm::with_surrogate(cfg, Box::new(p.clone()), x0.clone())?;
-            let rows = run_rows(&mut s, cfg.termination(), k as u64, threads)?;
+            let (rows, _) = run_rows(&mut s, cfg.termination(), k as u64, threads)?;
             let curve: Vec<f64> = grid
                 .iter()
                 .map(|&g| {
