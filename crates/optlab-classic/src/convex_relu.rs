@@ -279,8 +279,17 @@ pub struct ConvexReluConfig {
     /// Evaluate the record's objective, cone violation, accuracy and neuron count every this
     /// many iterations (and at the first, and when converged; each evaluation costs a product
     /// `X [z_v, z_w]`, 2 of an iteration's 8 `n x d x P` products with the Woodbury core). The
-    /// residuals and the stopping test are every iteration.
+    /// residuals and the stopping test are every [`ConvexReluConfig::check_every`] iterations.
     pub eval_every: u64,
+    /// Compute the ADMM residuals and apply the stopping test every this many iterations (and
+    /// at the first). 1 (the default) is every iteration. With `k > 1` (OSQP's
+    /// `check_termination`, beyond the paper) the iterations in between skip the residuals'
+    /// sums and form only the one signed combination `(2D − I)(s − nu)` the next u-update
+    /// needs, which halves the `G^T` product; a check iteration costs one `G^T` product of
+    /// three blocks instead of two. The iterates are the same; only where the run can stop
+    /// and which rows carry residuals change (and the rounding of `G^T (s − nu)`). Ignored (every iteration) with Anderson
+    /// acceleration, which keeps `G^T s` and `G^T nu` apart.
+    pub check_every: u64,
 }
 
 impl Default for ConvexReluConfig {
@@ -303,6 +312,7 @@ impl Default for ConvexReluConfig {
             max_iters: 20_000,
             max_time_s: 0.0,
             eval_every: 1,
+            check_every: 1,
         }
     }
 }
@@ -322,6 +332,7 @@ impl MethodConfig for ConvexReluConfig {
         }
         at_least_one("bce_inner_steps", self.bce_inner_steps)?;
         at_least_one("eval_every", self.eval_every)?;
+        at_least_one("check_every", self.check_every)?;
         at_least_one("max_iters", self.max_iters)
     }
 }
@@ -521,6 +532,8 @@ pub struct ConvexReluAdmm {
     pub factorizations: usize,
     /// Buffers reused by every iteration.
     work: Work,
+    /// `(k, objective)` of the last evaluated row, for [`Solver::step_value`].
+    last_objective: std::cell::Cell<Option<(u64, f64)>>,
 }
 
 /// Buffers of one iteration, reused so that an iteration allocates nothing (squared loss).
@@ -545,9 +558,10 @@ struct Work {
     qd: Vec<f64>,
     /// The Woodbury correction (`d x P`).
     corr: Vec<f64>,
-    /// Signed slacks and duals `(2D - I)[s_v, s_w, nu_v, nu_w]` (`n x 4P`).
+    /// The signed blocks of both halves for `G^T` ([`SlackMode`]; `n x 2P` per block, at
+    /// most three blocks).
     t4: Vec<f64>,
-    /// `X^T t4` (`d x 4P`): `G^T s` and `G^T nu` of both halves.
+    /// `X_g^T t4` (`d x 2P` per block).
     g4: Vec<f64>,
     /// Predictions (`n`).
     yhat: Vec<f64>,
@@ -720,6 +734,7 @@ impl ConvexReluAdmm {
             fty,
             factorizations: 2,
             work: Work::default(),
+            last_objective: std::cell::Cell::new(None),
         })
     }
 
@@ -981,11 +996,15 @@ impl ConvexReluAdmm {
             wk.rv.clear();
             wk.rv.extend_from_slice(fty);
             let sig = if cp { sigma } else { 0.0 };
+            // `G^T (s - nu)`: `gts - gtn`, or `gts` alone where `check_every > 1` keeps only
+            // the difference (`gtn` empty).
+            let gv = |c: usize| s.gts_v[c] - s.gtn_v.get(c).copied().unwrap_or(0.0);
+            let gw = |c: usize| s.gts_w[c] - s.gtn_w.get(c).copied().unwrap_or(0.0);
             fill(&mut wk.rw, dp, |c| {
-                s.zw[c] - s.lw[c] - wk.rv[c] + sig * (s.gts_w[c] - s.gtn_w[c])
+                s.zw[c] - s.lw[c] - wk.rv[c] + sig * gw(c)
             });
             for c in 0..dp {
-                wk.rv[c] = wk.rv[c] + s.zv[c] - s.lv[c] + sig * (s.gts_v[c] - s.gtn_v[c]);
+                wk.rv[c] = wk.rv[c] + s.zv[c] - s.lv[c] + sig * gv(c);
             }
             fill(&mut wk.b, dp, |c| wk.rv[c] + wk.rw[c]);
             if cp {
@@ -1015,54 +1034,101 @@ impl ConvexReluAdmm {
         let mut znorm = sq(&nx.zv) + sq(&nx.zw);
         let mut ynorm = sq(&nx.lv) + sq(&nx.lw);
         let mut check = 0.0;
-        // 3.-4. slacks and their duals: G [v, w] in one product, then G^T of the new slacks and
-        // duals of both halves in another.
+        // 3.-4. slacks and their duals: G [v, w] in one product, then G^T of the signed blocks
+        // of both halves (`SlackMode`) in another.
+        let mode = self.slack_mode(s.k + 1);
+        let mut probe = 0.0;
         if cp {
             wk.vw.clear();
             wk.vw.extend_from_slice(&nx.v);
             wk.vw.extend_from_slice(&nx.w);
             mm_into(&mut wk.xt, self.xg.as_ref(), mr(&wk.vw, d, 2 * p));
-            wk.t4.resize(4 * np, 0.0);
-            let (t_s, t_nu) = wk.t4.split_at_mut(2 * np);
+            let blocks = match mode {
+                SlackMode::Full => 2,
+                SlackMode::Lean => 1,
+                SlackMode::LeanCheck => 3,
+            };
+            // The buffers only grow: the check iterations' three blocks, then one, would
+            // otherwise zero-fill two at every check.
+            let (len_t, len_g) = (2 * blocks * np, 2 * blocks * dp);
+            if wk.t4.len() < len_t {
+                wk.t4.resize(len_t, 0.0);
+            }
+            if wk.g4.len() < len_g {
+                wk.g4.resize(len_g, 0.0);
+            }
+            // Block `b` of half `h` at `(2 b + h) n P`.
+            let (mut tv, mut tw): ([&mut [f64]; 3], [&mut [f64]; 3]) =
+                ([&mut [], &mut [], &mut []], [&mut [], &mut [], &mut []]);
+            let mut chunks = wk.t4[..len_t].chunks_mut(np);
+            for b in 0..blocks {
+                if let (Some(a), Some(c)) = (chunks.next(), chunks.next()) {
+                    tv[b] = a;
+                    tw[b] = c;
+                }
+            }
             let halves = [
-                (&s.sv, &s.nv, &mut nx.sv, &mut nx.nv),
-                (&s.sw, &s.nw, &mut nx.sw, &mut nx.nw),
+                (&s.sv, &s.nv, &mut nx.sv, &mut nx.nv, tv),
+                (&s.sw, &s.nw, &mut nx.sw, &mut nx.nw, tw),
             ];
-            for (h, (sl, nu, s_new, nu_new)) in halves.into_iter().enumerate() {
+            for (h, (sl, nu, s_new, nu_new, t)) in halves.into_iter().enumerate() {
                 s_new.resize(np, 0.0);
                 nu_new.resize(np, 0.0);
                 let sums = slack_update(
+                    mode,
                     (relax, step),
                     (&mut wk.xt[h * np..(h + 1) * np], &self.sign[..np]),
                     (&sl[..], &nu[..]),
                     (&mut s_new[..], &mut nu_new[..]),
-                    (
-                        &mut t_s[h * np..(h + 1) * np],
-                        &mut t_nu[h * np..(h + 1) * np],
-                    ),
+                    t,
                 );
-                pri2 += sums[0];
-                unorm += sums[1];
-                znorm += sums[2];
-                check += sums[3];
+                if mode == SlackMode::Lean {
+                    probe += sums[0];
+                } else {
+                    pri2 += sums[0];
+                    unorm += sums[1];
+                    znorm += sums[2];
+                    check += sums[3];
+                }
             }
-            mm_into(&mut wk.g4, self.xg.transpose(), mr(&wk.t4, n, 4 * p));
-            let (gts_v, rest) = wk.g4.split_at(dp);
-            let (gts_w, rest) = rest.split_at(dp);
-            let (gtn_v, gtn_w) = rest.split_at(dp);
-            for (gts, old, gtn, gtn_new) in [
-                (gts_v, &s.gts_v, gtn_v, &mut nx.gtn_v),
-                (gts_w, &s.gts_w, gtn_w, &mut nx.gtn_w),
-            ] {
-                dual2 += (rho * sigma).powi(2) * sqdiff(gts, old);
-                ynorm += sigma * sigma * sq(gtn);
-                gtn_new.clear();
-                gtn_new.extend_from_slice(gtn);
-            }
+            matmul(
+                MatMut::from_column_major_slice_mut(&mut wk.g4[..len_g], d, 2 * blocks * p),
+                Accum::Replace,
+                self.xg.transpose(),
+                mr(&wk.t4[..len_t], n, 2 * blocks * p),
+                1.0,
+                Par::Seq,
+            );
+            let (first, rest) = wk.g4[..len_g].split_at(2 * dp);
+            let (g_v, g_w) = first.split_at(dp);
             nx.gts_v.clear();
-            nx.gts_v.extend_from_slice(gts_v);
+            nx.gts_v.extend_from_slice(g_v);
             nx.gts_w.clear();
-            nx.gts_w.extend_from_slice(gts_w);
+            nx.gts_w.extend_from_slice(g_w);
+            match mode {
+                SlackMode::Full => {
+                    // `first` is `G^T s⁺`, `rest` `G^T nu⁺`.
+                    let (gtn_v, gtn_w) = rest.split_at(dp);
+                    dual2 +=
+                        (rho * sigma).powi(2) * (sqdiff(g_v, &s.gts_v) + sqdiff(g_w, &s.gts_w));
+                    for (gtn, gtn_new) in [(gtn_v, &mut nx.gtn_v), (gtn_w, &mut nx.gtn_w)] {
+                        ynorm += sigma * sigma * sq(gtn);
+                        gtn_new.clear();
+                        gtn_new.extend_from_slice(gtn);
+                    }
+                }
+                SlackMode::Lean | SlackMode::LeanCheck => {
+                    // `first` is `G^T (s⁺ - nu⁺)`; with the check, `rest` is
+                    // `[G^T (s⁺ - s), G^T nu⁺]`.
+                    if mode == SlackMode::LeanCheck {
+                        let (ds, gtn) = rest.split_at(2 * dp);
+                        dual2 += (rho * sigma).powi(2) * sq(ds);
+                        ynorm += sigma * sigma * sq(gtn);
+                    }
+                    nx.gtn_v.clear();
+                    nx.gtn_w.clear();
+                }
+            }
         } else {
             for (dst, src) in [
                 (&mut nx.sv, &s.sv),
@@ -1079,16 +1145,43 @@ impl ConvexReluAdmm {
             }
         }
         let m_rows = if cp { 2 * dp + 2 * n * p } else { 2 * dp };
-        nx.primal = pri2.sqrt();
-        nx.dual = dual2.sqrt();
-        nx.eps_pri = self.cfg.eps_abs * (m_rows as f64).sqrt()
-            + self.cfg.eps_rel * unorm.sqrt().max(znorm.sqrt());
-        nx.eps_dual =
-            self.cfg.eps_abs * ((2 * dp) as f64).sqrt() + self.cfg.eps_rel * rho * ynorm.sqrt();
+        if mode == SlackMode::Lean {
+            // No residuals this iteration: the last check's stand (it did not stop the run).
+            (nx.primal, nx.dual, nx.eps_pri, nx.eps_dual) =
+                (s.primal, s.dual, s.eps_pri, s.eps_dual);
+        } else {
+            nx.primal = pri2.sqrt();
+            nx.dual = dual2.sqrt();
+            nx.eps_pri = self.cfg.eps_abs * (m_rows as f64).sqrt()
+                + self.cfg.eps_rel * unorm.sqrt().max(znorm.sqrt());
+            nx.eps_dual =
+                self.cfg.eps_abs * ((2 * dp) as f64).sqrt() + self.cfg.eps_rel * rho * ynorm.sqrt();
+        }
         nx.k = s.k + 1;
-        [pri2, dual2, unorm, znorm, ynorm, check]
+        [pri2, dual2, unorm, znorm, ynorm, check, probe]
             .iter()
             .all(|v| v.is_finite())
+    }
+
+    /// How the iteration that produces iterate `k` treats the slacks ([`SlackMode`]): `Lean`
+    /// between the checks of [`ConvexReluConfig::check_every`] (CP formulation, no Anderson).
+    fn slack_mode(&self, k: u64) -> SlackMode {
+        let every = self.cfg.check_every;
+        if every <= 1 || self.cfg.anderson_memory > 0 {
+            SlackMode::Full
+        } else if !matches!(self.cfg.formulation, Formulation::Cp) {
+            // No slacks; the residuals cost nothing extra and stay every iteration.
+            SlackMode::Full
+        } else if k <= 1 || k.is_multiple_of(every) {
+            SlackMode::LeanCheck
+        } else {
+            SlackMode::Lean
+        }
+    }
+
+    /// Whether iterate `k` carries fresh residuals (and so can pass the stopping test).
+    fn checks(&self, k: u64) -> bool {
+        self.slack_mode(k) != SlackMode::Lean
     }
 
     /// Whether the record's row of this state carries the objective ([`ConvexReluConfig::eval_every`]).
@@ -1099,11 +1192,14 @@ impl ConvexReluAdmm {
     /// The record's metrics of a state (`wk`: buffers).
     fn metrics_with(&self, s: &AdmmState, wk: &mut Work) -> BTreeMap<String, f64> {
         let e = self.evaluate_with(&s.zv, &s.zw, wk);
+        self.last_objective.set(Some((s.k, e.objective)));
         let mut m = BTreeMap::new();
         m.insert("objective".into(), e.objective);
         m.insert("cone_violation".into(), e.cone_violation);
-        m.insert("primal_residual".into(), s.primal);
-        m.insert("dual_residual".into(), s.dual);
+        if self.checks(s.k) {
+            m.insert("primal_residual".into(), s.primal);
+            m.insert("dual_residual".into(), s.dual);
+        }
         m.insert("neurons".into(), e.neurons as f64);
         m.insert("train_accuracy".into(), e.train_accuracy);
         if let Some(net) = e.network_objective {
@@ -1120,70 +1216,117 @@ impl ConvexReluAdmm {
     }
 }
 
-/// Steps 3.–4. for one half: with `g = sign ∘ xu` (`G u`, written over `xu`), the relaxed
+/// What [`slack_update`] writes for the `G^T` product, and whether it sums the residuals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlackMode {
+    /// `t = [(2D − I) s⁺, (2D − I) nu⁺]`, residual sums (`check_every = 1`, Anderson).
+    Full,
+    /// `t = [(2D − I)(s⁺ − nu⁺)]` only; returns `[0, 0, 0, 0]`, or NaN first when `t` is not
+    /// finite.
+    Lean,
+    /// `t = [(2D − I)(s⁺ − nu⁺), (2D − I)(s⁺ − s), (2D − I) nu⁺]`, residual sums.
+    LeanCheck,
+}
+
+/// Steps 3.–4. for one half: with `g = sign ∘ xu` (`G u`), the relaxed
 /// `ĝ = relax g + (1 - relax) s`, the slack `s⁺ = max(0, ĝ + nu)` and dual
-/// `nu⁺ = nu + step (ĝ - s⁺)` into `s_new`, `nu_new`, their signed copies into `ts`, `tn`
-/// (for `G^T`); returns `[||g - s⁺||², ||g||², ||s⁺||², ||nu⁺||²]` (lane sums,
+/// `nu⁺ = nu + step (ĝ - s⁺)` into `s_new`, `nu_new`, and the signed blocks of `mode` into
+/// `t` (for `G^T`). With the residual sums (`Full`, `LeanCheck`) `g` is written over `xu` and
+/// the return is `[||g - s⁺||², ||g||², ||s⁺||², ||nu⁺||²]` (lane sums,
 /// [`optlab_linalg::dot_lanes`]). Compiled for the CPU's best instruction set.
 fn slack_update(
+    mode: SlackMode,
     coef: (f64, f64),
     g: (&mut [f64], &[f64]),
     old: (&[f64], &[f64]),
     new: (&mut [f64], &mut [f64]),
-    signed: (&mut [f64], &mut [f64]),
+    t: [&mut [f64]; 3],
 ) -> [f64; 4] {
     /// The kernel under the CPU's best instruction set.
     struct Op<'a> {
+        mode: SlackMode,
         coef: (f64, f64),
         g: (&'a mut [f64], &'a [f64]),
         old: (&'a [f64], &'a [f64]),
         new: (&'a mut [f64], &'a mut [f64]),
-        signed: (&'a mut [f64], &'a mut [f64]),
+        t: [&'a mut [f64]; 3],
     }
     impl fastmath::pulp::WithSimd for Op<'_> {
         type Output = [f64; 4];
         #[inline(always)]
         fn with_simd<S: fastmath::pulp::Simd>(self, _simd: S) -> [f64; 4] {
-            slack_kernel(self.coef, self.g, self.old, self.new, self.signed)
+            match self.mode {
+                SlackMode::Full => slack_kernel::<0>(self.coef, self.g, self.old, self.new, self.t),
+                SlackMode::Lean => slack_kernel::<1>(self.coef, self.g, self.old, self.new, self.t),
+                SlackMode::LeanCheck => {
+                    slack_kernel::<2>(self.coef, self.g, self.old, self.new, self.t)
+                }
+            }
         }
     }
     fastmath::dispatch(Op {
+        mode,
         coef,
         g,
         old,
         new,
-        signed,
+        t,
     })
 }
 
-/// [`slack_update`]'s body: one elementwise pass (`g` overwrites `xu`), then the four sums.
+/// [`slack_update`]'s body (`MODE`: 0 `Full`, 1 `Lean`, 2 `LeanCheck`): one elementwise pass,
+/// then the sums.
 #[inline(always)]
-fn slack_kernel(
+fn slack_kernel<const MODE: u8>(
     (relax, step): (f64, f64),
     (xu, sign): (&mut [f64], &[f64]),
     (sl, nu): (&[f64], &[f64]),
     (s_new, nu_new): (&mut [f64], &mut [f64]),
-    (ts, tn): (&mut [f64], &mut [f64]),
+    [t0, t1, t2]: [&mut [f64]; 3],
 ) -> [f64; 4] {
-    let cols = xu
-        .iter_mut()
-        .zip(sign)
-        .zip(sl.iter().zip(nu))
-        .zip(s_new.iter_mut().zip(nu_new.iter_mut()))
-        .zip(ts.iter_mut().zip(tn.iter_mut()));
-    for ((((x, sg), (sl, nu)), (sn, nn)), (ts, tn)) in cols {
-        let g = *x * sg;
-        let gh = relax * g + (1.0 - relax) * sl;
-        let t = gh + nu;
-        let s = if t > 0.0 { t } else { 0.0 };
-        let n = nu + step * (gh - s);
-        *x = g;
-        *sn = s;
-        *nn = n;
-        *ts = s * sg;
-        *tn = n * sg;
+    let m = xu.len();
+    // Equal lengths up front, so that the indexed loop has no bounds checks and vectorizes.
+    let (sign, sl, nu) = (&sign[..m], &sl[..m], &nu[..m]);
+    let (s_new, nu_new, t0) = (&mut s_new[..m], &mut nu_new[..m], &mut t0[..m]);
+    let (t1, t2) = if MODE == 1 {
+        (&mut t1[..0], &mut t2[..0])
+    } else {
+        (&mut t1[..m], &mut t2[..if MODE == 2 { m } else { 0 }])
+    };
+    // `Lean`'s finiteness probe, an or-reduction in the same pass (it vectorizes with it).
+    let mut bad = false;
+    for i in 0..m {
+        let sg = sign[i];
+        let g = xu[i] * sg;
+        let gh = relax * g + (1.0 - relax) * sl[i];
+        let t = gh + nu[i];
+        let sp = if t > 0.0 { t } else { 0.0 };
+        let np = nu[i] + step * (gh - sp);
+        s_new[i] = sp;
+        nu_new[i] = np;
+        match MODE {
+            0 => {
+                xu[i] = g;
+                t0[i] = sp * sg;
+                t1[i] = np * sg;
+            }
+            1 => {
+                let v = (sp - np) * sg;
+                t0[i] = v;
+                bad |= !v.is_finite();
+            }
+            _ => {
+                xu[i] = g;
+                t0[i] = (sp - np) * sg;
+                t1[i] = (sp - sl[i]) * sg;
+                t2[i] = np * sg;
+            }
+        }
     }
     use optlab_linalg::dot_lanes as dot;
+    if MODE == 1 {
+        return [if bad { f64::NAN } else { 0.0 }, 0.0, 0.0, 0.0];
+    }
     [
         sqdiff(xu, s_new),
         dot(xu, xu),
@@ -1298,8 +1441,10 @@ impl Solver for ConvexReluAdmm {
         let plain = if finite && memory == 0 {
             Some(if self.evaluates(&nx) {
                 self.metrics_with(&nx, &mut wk)
-            } else {
+            } else if self.checks(nx.k) {
                 residuals(&nx)
+            } else {
+                BTreeMap::new()
             })
         } else {
             None
@@ -1347,15 +1492,25 @@ impl Solver for ConvexReluAdmm {
     }
 
     fn is_finite(&self, s: &AdmmState) -> bool {
-        s.v.iter()
-            .chain(&s.w)
-            .chain(&s.lv)
-            .chain(&s.nv)
-            .all(|v| v.is_finite())
+        [&s.v, &s.w, &s.lv, &s.nv]
+            .iter()
+            .all(|v| optlab_linalg::all_finite(v))
     }
 
     fn value(&self, s: &AdmmState) -> Option<f64> {
         Some(self.objective(&s.zv, &s.zw))
+    }
+
+    /// The objective of the evaluated rows only ([`ConvexReluConfig::eval_every`]): a full
+    /// evaluation is a product `X [z_v, z_w]`, a quarter of an iteration's work.
+    fn step_value(&self, s: &AdmmState) -> Option<f64> {
+        if !self.evaluates(s) {
+            return None;
+        }
+        match self.last_objective.get() {
+            Some((k, f)) if k == s.k => Some(f),
+            _ => self.value(s),
+        }
     }
 
     fn counts(&self, s: &AdmmState) -> OracleCounts {
@@ -1664,36 +1819,45 @@ mod tests {
     /// evaluations rely on that check alone).
     #[test]
     fn iterate_reports_a_non_finite_next_state() {
-        let mut admm = small_problem();
-        let mut ctx = RunContext::new(0);
-        let mut s = admm.init(&mut ctx).expect("init");
-        for _ in 0..3 {
-            admm.step(&mut s, &mut ctx).expect("finite steps");
-        }
-        let poison: [fn(&mut AdmmState); 5] = [
-            |s| s.nv[0] = f64::NAN,
-            |s| s.gts_v[1] = f64::INFINITY,
-            |s| s.lw[0] = f64::NAN,
-            |s| s.zv[2] = f64::NAN,
-            |s| s.sw[3] = f64::INFINITY,
-        ];
-        for (i, p) in poison.iter().enumerate() {
-            let mut bad = s.clone();
-            p(&mut bad);
-            let mut wk = Work::default();
-            let mut nx = bad.clone();
-            assert!(!admm.iterate(&bad, &mut nx, &mut wk), "poison {i}");
-            // Through the solver (k = 3: not a row with the objective): an error, and the state
-            // as it was.
-            let before = bad.clone();
-            let e = admm.step(&mut bad, &mut ctx);
-            assert!(matches!(e, Err(Error::Numerical(_))), "poison {i}");
-            let same =
-                |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
-            assert!(
-                same(&before.v, &bad.v) && same(&before.nv, &bad.nv) && before.k == bad.k,
-                "poison {i}"
+        // `check_every = 5`: the fourth iteration is one without residuals (`SlackMode::Lean`),
+        // where only the finiteness probe and the u-part sums see the NaN.
+        for check_every in [1, 5] {
+            let mut admm = small_problem();
+            admm.cfg.check_every = check_every;
+            let mut ctx = RunContext::new(0);
+            let mut s = admm.init(&mut ctx).expect("init");
+            for _ in 0..3 {
+                admm.step(&mut s, &mut ctx).expect("finite steps");
+            }
+            assert_eq!(
+                admm.slack_mode(s.k + 1) == SlackMode::Lean,
+                check_every == 5
             );
+            let poison: [fn(&mut AdmmState); 5] = [
+                |s| s.nv[0] = f64::NAN,
+                |s| s.gts_v[1] = f64::INFINITY,
+                |s| s.lw[0] = f64::NAN,
+                |s| s.zv[2] = f64::NAN,
+                |s| s.sw[3] = f64::INFINITY,
+            ];
+            for (i, p) in poison.iter().enumerate() {
+                let mut bad = s.clone();
+                p(&mut bad);
+                let mut wk = Work::default();
+                let mut nx = bad.clone();
+                assert!(!admm.iterate(&bad, &mut nx, &mut wk), "poison {i}");
+                // Through the solver (k = 3: not a row with the objective): an error, and the
+                // state as it was.
+                let before = bad.clone();
+                let e = admm.step(&mut bad, &mut ctx);
+                assert!(matches!(e, Err(Error::Numerical(_))), "poison {i}");
+                let same =
+                    |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(
+                    same(&before.v, &bad.v) && same(&before.nv, &bad.nv) && before.k == bad.k,
+                    "poison {i}"
+                );
+            }
         }
     }
 }

@@ -209,6 +209,7 @@ pub fn convex_relu(r: &mut Report, full: bool, threads: usize) -> Result<()> {
                 rho,
                 cone_scaling,
                 eval_every: 10,
+                check_every: 10,
                 ..ConvexReluConfig::default()
             };
             let run = admm_curve(cfg, &data, &patterns)?;

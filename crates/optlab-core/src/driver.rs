@@ -74,6 +74,14 @@ pub trait Solver {
     /// The objective value of a state, if the method has one.
     fn value(&self, state: &Self::State) -> Option<f64>;
 
+    /// The value the driver reads after every step for the run's best value: by default
+    /// [`Solver::value`]. A solver whose value costs a noticeable share of a step (a full
+    /// evaluation of a cheap iteration) may return `None` on the steps it does not evaluate;
+    /// the run's first and final values still come from [`Solver::value`].
+    fn step_value(&self, state: &Self::State) -> Option<f64> {
+        self.value(state)
+    }
+
     /// Oracle counts accumulated in a state.
     fn counts(&self, state: &Self::State) -> OracleCounts;
 
@@ -232,7 +240,7 @@ impl Driver {
             cp.step += 1;
             row.set("time_s", elapsed(ctx));
             ctx.record(&row)?;
-            if let Some(v) = solver.value(&cp.state) {
+            if let Some(v) = solver.step_value(&cp.state) {
                 cp.best_value = Some(cp.best_value.map_or(v, |b| b.min(v)));
                 // Formatting the value every step is a measurable cost for cheap steps (CBO).
                 if ctx.progress().shows_messages() {
@@ -252,13 +260,18 @@ impl Driver {
             }
         }
         let status = status.unwrap_or(Status::MaxIterations);
+        // The final state counts for the best value even where `step_value` skipped it.
+        let final_value = solver.value(&cp.state);
+        if let Some(v) = final_value {
+            cp.best_value = Some(cp.best_value.map_or(v, |b| b.min(v)));
+        }
         cp.elapsed_s = elapsed(ctx);
         save(ctx, &cp)?;
         ctx.progress().finish();
         let summary = Summary {
             status,
             iterations: cp.step,
-            final_value: solver.value(&cp.state),
+            final_value,
             best_value: cp.best_value,
             counts: solver.counts(&cp.state),
             wall_time_s: cp.elapsed_s,
@@ -382,6 +395,56 @@ mod tests {
                 r
             })
             .collect()
+    }
+
+    /// A solver that evaluates its value only on even steps ([`Solver::step_value`]).
+    struct EvenSteps(NoisyGd);
+
+    impl Solver for EvenSteps {
+        type State = St;
+        fn init(&mut self, ctx: &mut RunContext) -> Result<St> {
+            self.0.init(ctx)
+        }
+        fn initial_metrics(&mut self, s: &St) -> BTreeMap<String, f64> {
+            self.0.initial_metrics(s)
+        }
+        fn step(&mut self, s: &mut St, ctx: &mut RunContext) -> Result<StepReport> {
+            self.0.step(s, ctx)
+        }
+        fn is_finite(&self, s: &St) -> bool {
+            self.0.is_finite(s)
+        }
+        fn value(&self, s: &St) -> Option<f64> {
+            self.0.value(s)
+        }
+        fn step_value(&self, s: &St) -> Option<f64> {
+            s.k.is_multiple_of(2).then(|| self.0.value(s)).flatten()
+        }
+        fn counts(&self, s: &St) -> OracleCounts {
+            self.0.counts(s)
+        }
+    }
+
+    /// The best value is the minimum over the initial value, the steps' `step_value`s and the
+    /// final value, which counts even on a step `step_value` skips (a run of 7 steps of a
+    /// decreasing objective: the best is the seventh, an odd step).
+    #[test]
+    fn the_best_value_reads_step_values_and_the_final_value() {
+        let gd = || NoisyGd {
+            lr: 0.3,
+            blow_up_at: None,
+            transactional: None,
+        };
+        let (plain, _) = Driver::new(term(7))
+            .run(&mut gd(), &mut RunContext::new(42))
+            .unwrap();
+        let (even, st) = Driver::new(term(7))
+            .run(&mut EvenSteps(gd()), &mut RunContext::new(42))
+            .unwrap();
+        assert_eq!(st.k, 7);
+        assert_eq!(even.final_value, plain.final_value);
+        assert_eq!(even.best_value, plain.final_value);
+        assert_eq!(plain.best_value, plain.final_value);
     }
 
     #[test]
