@@ -1502,7 +1502,8 @@ impl Solver for ConvexReluAdmm {
     }
 
     /// The objective of the evaluated rows only ([`ConvexReluConfig::eval_every`]): a full
-    /// evaluation is a product `X [z_v, z_w]`, a quarter of an iteration's work.
+    /// evaluation is a product `X [z_v, z_w]` and passes over the predictions, a noticeable
+    /// share of an iteration (BENCHMARKS §9, session 12).
     fn step_value(&self, s: &AdmmState) -> Option<f64> {
         if !self.evaluates(s) {
             return None;
