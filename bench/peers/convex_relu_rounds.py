@@ -17,7 +17,8 @@ Both times are taken from the run's records (`time_s` of the evaluated rows, eve
 iterations) plus the run's overhead outside the iterations: the `optlab run` process's wall
 time minus the run's own `wall_time_s` (loading the data, sampling the patterns, the one
 factorization, writing the record), so they are conservative. Medians over the rounds and the
-ranges are printed and written to `--out` (default bench/out/convex-relu-rounds/summary.json).
+ranges are printed; the rounds and the summary are written to `summary.json` in the `--out`
+directory (default bench/out/convex-relu-rounds), with each round's cvxpy output beside it.
 
   bench/peers/.venv/bin/python bench/peers/convex_relu_rounds.py [--rounds 5]
   (needs `cargo build --release -p optlab-cli` and the exported problems of
@@ -70,13 +71,18 @@ def optlab_run(problem, workdir):
         cmd += ["--set", s]
     cmd += ["--out", out, "--no-progress", "--json"]
     t0 = time.perf_counter()
-    # A run that stops at its iteration limit exits with status 3 (not converged), as intended.
+    # A run that stops at its iteration limit exits with status 3 (not converged), as intended;
+    # the status in the summary tells that apart from the other non-zero exits.
     res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
-    if res.returncode not in (0, 3):
+    try:
+        summary = json.loads(res.stdout)
+    except json.JSONDecodeError:
         sys.exit(f"optlab run failed ({res.returncode}): {res.stderr}")
-    summary = json.loads(res.stdout)
-    (run_dir,) = [os.path.join(out, d) for d in os.listdir(out)]
+    kind = summary.get("status", {}).get("kind")
+    if kind not in ("converged", "max_iterations"):
+        sys.exit(f"optlab run on {problem} ended with status {summary.get('status')}")
+    run_dir = summary["run_dir"]
     with open(os.path.join(run_dir, "metrics.jsonl")) as f:
         rows = [json.loads(line) for line in f]
     rows = [r for r in rows if "network_objective" in r]
@@ -96,15 +102,22 @@ def main():
     results = []
     for r in range(1, args.rounds + 1):
         peer = os.path.join(args.out, f"round-{r}-cvxpy.json")
-        subprocess.run(
+        res = subprocess.run(
             [sys.executable, os.path.join(HERE, "convex_relu_cvxpy.py"), "--solvers", "CLARABEL",
              "--out", peer],
-            check=True, capture_output=True, text=True)
+            check=False, capture_output=True, text=True)
+        if res.returncode != 0:
+            sys.exit(f"convex_relu_cvxpy.py failed ({res.returncode}):\n{res.stderr}")
         with open(peer) as f:
-            prow = {row["problem"]: row for row in json.load(f)["rows"]}
+            prow = {row["problem"]: row for row in json.load(f)["rows"]
+                    if row.get("solver") == "CLARABEL"}
         with tempfile.TemporaryDirectory() as work:
             for problem, peer_name in PROBLEMS.items():
-                row = prow[peer_name]
+                row = prow.get(peer_name)
+                if row is None or row.get("objective") is None:
+                    sys.exit(f"round {r}: no CLARABEL objective for {peer_name} in {peer}")
+                if not str(row.get("status", "")).startswith("optimal"):
+                    sys.exit(f"round {r}: cvxpy status {row.get('status')!r} on {peer_name}")
                 opt = row["objective"]
                 t_cvx = row["build_s"] + row["solve_s"]
                 rows, overhead = optlab_run(problem, work)

@@ -35,6 +35,7 @@ use optlab_linalg::faer::linalg::solvers::{Llt, Solve as _};
 use optlab_linalg::faer::{Accum, Mat, MatMut, MatRef, Par, Side};
 use optlab_linalg::{fastmath, norm2};
 use serde::{Deserialize, Serialize};
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 /// Data of a convex ReLU training problem: `X` (`n x d`, a bias column included when wanted),
@@ -278,17 +279,21 @@ pub struct ConvexReluConfig {
     pub max_time_s: f64,
     /// Evaluate the record's objective, cone violation, accuracy and neuron count every this
     /// many iterations (and at the first, and when converged; each evaluation costs a product
-    /// `X [z_v, z_w]`, 2 of an iteration's 8 `n x d x P` products with the Woodbury core). The
-    /// residuals and the stopping test are every [`ConvexReluConfig::check_every`] iterations.
+    /// `X [z_v, z_w]`, 2 of an iteration's 8 `n x d x P` products with the Woodbury core and
+    /// `check_every = 1`). The residuals and the stopping test are every
+    /// [`ConvexReluConfig::check_every`] iterations.
     pub eval_every: u64,
     /// Compute the ADMM residuals and apply the stopping test every this many iterations (and
     /// at the first). 1 (the default) is every iteration. With `k > 1` (OSQP's
     /// `check_termination`, beyond the paper) the iterations in between skip the residuals'
     /// sums and form only the one signed combination `(2D − I)(s − nu)` the next u-update
-    /// needs, which halves the `G^T` product; a check iteration costs one `G^T` product of
-    /// three blocks instead of two. The iterates are the same; only where the run can stop
-    /// and which rows carry residuals change (and the rounding of `G^T (s − nu)`). Ignored (every iteration) with Anderson
-    /// acceleration, which keeps `G^T s` and `G^T nu` apart.
+    /// needs: per half one signed `n x P` block for `G^T` instead of two (`s`, `nu`); a check
+    /// iteration forms three (`s⁺ − nu⁺`, `s⁺ − s`, `nu⁺`). The iterates are the same up to
+    /// rounding (`G^T (s − nu)` is one product); what changes is where the run can stop, which
+    /// rows (and whether the final summary) carry residuals, and that between the checks only
+    /// a non-finite slack or dual stops the run (the checks' squared sums also overflow near
+    /// 1e154). Ignored (every iteration) with Anderson acceleration, which keeps `G^T s` and
+    /// `G^T nu` apart, and with the gated formulation, which has no slacks.
     pub check_every: u64,
 }
 
@@ -368,13 +373,16 @@ pub struct AdmmState {
     pub nv: Vec<f64>,
     /// Scaled dual of the `w` cones.
     pub nw: Vec<f64>,
-    /// Cached `G^T s` (`v` half, `d x P`).
+    /// Cached `G^T s` (`v` half, `d x P`); with `check_every > 1`, `G^T (s − nu)`.
     pub gts_v: Vec<f64>,
-    /// Cached `G^T s` (`w` half).
+    /// Cached `G^T s` (`w` half); with `check_every > 1`, `G^T (s − nu)`.
     pub gts_w: Vec<f64>,
-    /// Cached `G^T nu` (`v` half).
+    /// Cached `G^T nu` (`v` half); empty with `check_every > 1` (then the u-update reads
+    /// `gts_v` alone). A state saved that way and resumed with `check_every = 1` iterates
+    /// correctly, but its first dual residual compares `G^T s⁺` with `G^T (s − nu)` and is too
+    /// large (it can only delay the stop by an iteration).
     pub gtn_v: Vec<f64>,
-    /// Cached `G^T nu` (`w` half).
+    /// Cached `G^T nu` (`w` half); empty with `check_every > 1`.
     pub gtn_w: Vec<f64>,
     /// Primal residual of the last iteration.
     pub primal: f64,
@@ -533,7 +541,7 @@ pub struct ConvexReluAdmm {
     /// Buffers reused by every iteration.
     work: Work,
     /// `(k, objective)` of the last evaluated row, for [`Solver::step_value`].
-    last_objective: std::cell::Cell<Option<(u64, f64)>>,
+    last_objective: Cell<Option<(u64, f64)>>,
 }
 
 /// Buffers of one iteration, reused so that an iteration allocates nothing (squared loss).
@@ -734,7 +742,7 @@ impl ConvexReluAdmm {
             fty,
             factorizations: 2,
             work: Work::default(),
-            last_objective: std::cell::Cell::new(None),
+            last_objective: Cell::new(None),
         })
     }
 
@@ -950,8 +958,9 @@ impl ConvexReluAdmm {
         net
     }
 
-    /// One ADMM iteration (the map `T` of the state), residuals included: reads `s`, writes
-    /// every field of `nx` but the Anderson memory. Returns false when the new state is not
+    /// One ADMM iteration (the map `T` of the state), with the residuals on the iterations
+    /// [`ConvexReluConfig::check_every`] checks (else the last check's, carried over): reads
+    /// `s`, writes every field of `nx` but the Anderson memory. Returns false when the new state is not
     /// finite.
     fn iterate(&self, s: &AdmmState, nx: &mut AdmmState, wk: &mut Work) -> bool {
         let (n, d, p) = self.dims();
@@ -965,7 +974,8 @@ impl ConvexReluAdmm {
         let dp = d * p;
         let np = n * p;
         let sigma = self.cfg.cone_weight;
-        // 1. u-update through the (a, b) = (v - w, v + w) split; G^T s and G^T nu are cached.
+        // 1. u-update through the (a, b) = (v - w, v + w) split; G^T (s - nu) is cached (as
+        // G^T s and G^T nu, or as the difference, `SlackMode`).
         // BCE: the same system with the working response ŷ_k − ℓ'(ŷ_k) at the last u.
         let inner = match self.cfg.loss {
             Loss::Squared => 1,
@@ -1382,6 +1392,7 @@ impl Solver for ConvexReluAdmm {
     type State = AdmmState;
 
     fn init(&mut self, _ctx: &mut RunContext) -> Result<AdmmState> {
+        self.last_objective.set(None);
         let (n, d, p) = self.dims();
         let z = |r: usize| vec![0.0; r * p];
         Ok(AdmmState {

@@ -349,9 +349,10 @@ fn describe_convex_relu() -> String {
                 "linear_solver",
                 "auto | direct (paper, dP x dP) | woodbury (n x n)",
             ),
+            ("eval_every", "the row's objective every k iterations"),
             (
-                "eval_every",
-                "the row's objective every k iterations (residuals every iteration)",
+                "check_every",
+                "residuals and stopping test every k iterations (1: every; CP without Anderson)",
             ),
             ("eps_abs", "absolute residual tolerance"),
             ("eps_rel", "relative residual tolerance"),

@@ -548,13 +548,15 @@ fn eval_every_thins_the_objective_rows_only() {
 /// and every `k`-th only: the iterates and the residuals at the checks are those of
 /// `check_every = 1` up to rounding (`G^T (s − nu)` is one product instead of the difference
 /// of two; over 60 iterations the objectives differ by at most 1.2e-11 relative, the states by
-/// 1.2e-12 of their largest entry, held here to 1e-9), the rows in between carry no residuals, and a run converges at the first check at
-/// or after the iteration where `check_every = 1` stops.
+/// 1.2e-12 of their largest entry, held here to 1e-9), the rows in between carry no residuals,
+/// and on every fixture case a run converges at the first check at or after the iteration
+/// where `check_every = 1` stops (an observation on these cases: the residuals are not
+/// monotone, so in general a check can miss).
 #[test]
 fn check_every_thins_the_residuals_and_keeps_the_iterates() {
     use optlab_core::record::MemoryRecorder;
     let rel = |a: f64, b: f64| (a - b).abs() / a.abs().max(b.abs()).max(1e-300);
-    for c in cases().into_iter().filter(|c| c.name != "enum2d") {
+    for c in cases() {
         let run = |check_every: u64, max_iters: u64, eps: (f64, f64)| {
             let cfg = ConvexReluConfig {
                 max_iters,

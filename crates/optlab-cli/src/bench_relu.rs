@@ -423,7 +423,8 @@ pub fn convex_relu(r: &mut Report, full: bool, threads: usize) -> Result<()> {
          P = {p_main} Gaussian patterns (seed 0, deduplicated), ADMM with ρ = {} (the over-relaxed rows: \
          α = 1.8 with ρ = 5e-4, or with ρ = 7e-4 and the cone rows scaled by 1/||x_k||) and one factorization ({} iterations at most; the u-system is solved \
          through the smaller of the dP × dP Cholesky and an n × n Woodbury core; the objective \
-         is evaluated every 10 iterations). \"Time to stay within\" is the time from which on \
+         is evaluated, and the residuals and the stopping test applied, every 10 iterations: \
+         `eval_every = check_every = 10`, Anderson checks every iteration). \"Time to stay within\" is the time from which on \
          every evaluated objective is within the tolerance; the last column asks the same (one-sided) of \
          the training objective of the ReLU network recovered from the iterate, which is a real \
          network whatever the cone violation. The problems are exported to `{DATA_DIR}` for \

@@ -260,19 +260,22 @@ impl Driver {
             }
         }
         let status = status.unwrap_or(Status::MaxIterations);
-        // The final state counts for the best value even where `step_value` skipped it.
-        let final_value = solver.value(&cp.state);
-        if let Some(v) = final_value {
-            cp.best_value = Some(cp.best_value.map_or(v, |b| b.min(v)));
-        }
         cp.elapsed_s = elapsed(ctx);
         save(ctx, &cp)?;
+        // The final state counts for the summary's best value even where `step_value` skipped
+        // it; the checkpoint keeps the steps' best only, so that a run resumed from it and an
+        // uninterrupted run fold in the same values.
+        let final_value = solver.value(&cp.state);
+        let best_value = match (cp.best_value, final_value) {
+            (Some(b), Some(v)) => Some(b.min(v)),
+            (b, v) => b.or(v),
+        };
         ctx.progress().finish();
         let summary = Summary {
             status,
             iterations: cp.step,
             final_value,
-            best_value: cp.best_value,
+            best_value,
             counts: solver.counts(&cp.state),
             wall_time_s: cp.elapsed_s,
             extra: solver.extra(&cp.state),
@@ -397,8 +400,9 @@ mod tests {
             .collect()
     }
 
-    /// A solver that evaluates its value only on even steps ([`Solver::step_value`]).
-    struct EvenSteps(NoisyGd);
+    /// A solver that evaluates its value only on even steps ([`Solver::step_value`]) and counts
+    /// the driver's calls of [`Solver::value`].
+    struct EvenSteps(NoisyGd, std::cell::Cell<usize>);
 
     impl Solver for EvenSteps {
         type State = St;
@@ -415,6 +419,7 @@ mod tests {
             self.0.is_finite(s)
         }
         fn value(&self, s: &St) -> Option<f64> {
+            self.1.set(self.1.get() + 1);
             self.0.value(s)
         }
         fn step_value(&self, s: &St) -> Option<f64> {
@@ -425,9 +430,12 @@ mod tests {
         }
     }
 
-    /// The best value is the minimum over the initial value, the steps' `step_value`s and the
-    /// final value, which counts even on a step `step_value` skips (a run of 7 steps of a
-    /// decreasing objective: the best is the seventh, an odd step).
+    /// The driver reads `step_value` after each step and `value` only for the initial and the
+    /// final state; the best value is the minimum over the initial value, the steps'
+    /// `step_value`s and the final value, which counts even on a step `step_value` skips (7
+    /// steps of a decreasing objective: the best is the seventh, an odd step). The checkpoint
+    /// keeps the steps' best only (the sixth), so that a resumed run folds in what an
+    /// uninterrupted one does.
     #[test]
     fn the_best_value_reads_step_values_and_the_final_value() {
         let gd = || NoisyGd {
@@ -438,13 +446,24 @@ mod tests {
         let (plain, _) = Driver::new(term(7))
             .run(&mut gd(), &mut RunContext::new(42))
             .unwrap();
-        let (even, st) = Driver::new(term(7))
-            .run(&mut EvenSteps(gd()), &mut RunContext::new(42))
+        let mut even = EvenSteps(gd(), std::cell::Cell::new(0));
+        let cps = MemoryCheckpoints::new();
+        let (sum, st) = Driver::new(term(7))
+            .run(
+                &mut even,
+                &mut RunContext::new(42).with_checkpoints(cps.clone(), 0),
+            )
             .unwrap();
         assert_eq!(st.k, 7);
-        assert_eq!(even.final_value, plain.final_value);
-        assert_eq!(even.best_value, plain.final_value);
+        assert_eq!(even.1.get(), 2, "value() calls");
+        assert_eq!(sum.final_value, plain.final_value);
+        assert_eq!(sum.best_value, plain.final_value);
         assert_eq!(plain.best_value, plain.final_value);
+        let (_, bytes) = cps.latest().unwrap();
+        let cp: Checkpoint<St> = serde_json::from_slice(&bytes).unwrap();
+        let six = plain.final_value.unwrap() / (0.7f64 * 0.7);
+        let best = cp.best_value.unwrap();
+        assert!(best > plain.final_value.unwrap() && (best / six - 1.0).abs() < 0.1);
     }
 
     #[test]

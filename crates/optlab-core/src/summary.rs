@@ -14,7 +14,8 @@ pub struct Summary {
     pub iterations: u64,
     /// Objective (or training loss) at the final state.
     pub final_value: Option<f64>,
-    /// Best objective seen.
+    /// Best objective seen: the minimum over the initial state's value, the steps' values the
+    /// solver reports (`Solver::step_value`, which may skip steps) and the final state's value.
     pub best_value: Option<f64>,
     /// Oracle calls by kind.
     pub counts: OracleCounts,
