@@ -960,8 +960,8 @@ impl ConvexReluAdmm {
 
     /// One ADMM iteration (the map `T` of the state), with the residuals on the iterations
     /// [`ConvexReluConfig::check_every`] checks (else the last check's, carried over): reads
-    /// `s`, writes every field of `nx` but the Anderson memory. Returns false when the new state is not
-    /// finite.
+    /// `s`, writes every field of `nx` but the Anderson memory. Returns false when the new
+    /// state is not finite.
     fn iterate(&self, s: &AdmmState, nx: &mut AdmmState, wk: &mut Work) -> bool {
         let (n, d, p) = self.dims();
         let cp = matches!(self.cfg.formulation, Formulation::Cp);
@@ -1053,11 +1053,7 @@ impl ConvexReluAdmm {
             wk.vw.extend_from_slice(&nx.v);
             wk.vw.extend_from_slice(&nx.w);
             mm_into(&mut wk.xt, self.xg.as_ref(), mr(&wk.vw, d, 2 * p));
-            let blocks = match mode {
-                SlackMode::Full => 2,
-                SlackMode::Lean => 1,
-                SlackMode::LeanCheck => 3,
-            };
+            let blocks = mode.blocks();
             // The buffers only grow: the check iterations' three blocks, then one, would
             // otherwise zero-fill two at every check.
             let (len_t, len_g) = (2 * blocks * np, 2 * blocks * dp);
@@ -1238,6 +1234,17 @@ enum SlackMode {
     LeanCheck,
 }
 
+impl SlackMode {
+    /// Signed `n x P` blocks a half writes for the `G^T` product.
+    fn blocks(self) -> usize {
+        match self {
+            SlackMode::Full => 2,
+            SlackMode::Lean => 1,
+            SlackMode::LeanCheck => 3,
+        }
+    }
+}
+
 /// Steps 3.–4. for one half: with `g = sign ∘ xu` (`G u`), the relaxed
 /// `ĝ = relax g + (1 - relax) s`, the slack `s⁺ = max(0, ĝ + nu)` and dual
 /// `nu⁺ = nu + step (ĝ - s⁺)` into `s_new`, `nu_new`, and the signed blocks of `mode` into
@@ -1298,11 +1305,9 @@ fn slack_kernel<const MODE: u8>(
     // Equal lengths up front, so that the indexed loop has no bounds checks and vectorizes.
     let (sign, sl, nu) = (&sign[..m], &sl[..m], &nu[..m]);
     let (s_new, nu_new, t0) = (&mut s_new[..m], &mut nu_new[..m], &mut t0[..m]);
-    let (t1, t2) = if MODE == 1 {
-        (&mut t1[..0], &mut t2[..0])
-    } else {
-        (&mut t1[..m], &mut t2[..if MODE == 2 { m } else { 0 }])
-    };
+    // The blocks this mode writes have length `m`, the others none.
+    let len = |written: bool| if written { m } else { 0 };
+    let (t1, t2) = (&mut t1[..len(MODE != 1)], &mut t2[..len(MODE == 2)]);
     // `Lean`'s finiteness probe, an or-reduction in the same pass (it vectorizes with it).
     let mut bad = false;
     for i in 0..m {

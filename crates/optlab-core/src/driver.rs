@@ -241,7 +241,7 @@ impl Driver {
             row.set("time_s", elapsed(ctx));
             ctx.record(&row)?;
             if let Some(v) = solver.step_value(&cp.state) {
-                cp.best_value = Some(cp.best_value.map_or(v, |b| b.min(v)));
+                cp.best_value = min_of(cp.best_value, Some(v));
                 // Formatting the value every step is a measurable cost for cheap steps (CBO).
                 if ctx.progress().shows_messages() {
                     ctx.progress().set_message(&format!("f = {v:.6e}"));
@@ -266,10 +266,7 @@ impl Driver {
         // it; the checkpoint keeps the steps' best only, so that a run resumed from it and an
         // uninterrupted run fold in the same values.
         let final_value = solver.value(&cp.state);
-        let best_value = match (cp.best_value, final_value) {
-            (Some(b), Some(v)) => Some(b.min(v)),
-            (b, v) => b.or(v),
-        };
+        let best_value = min_of(cp.best_value, final_value);
         ctx.progress().finish();
         let summary = Summary {
             status,
@@ -281,6 +278,14 @@ impl Driver {
             extra: solver.extra(&cp.state),
         };
         Ok((summary, cp.state))
+    }
+}
+
+/// The smaller of two values, either of which may be absent.
+fn min_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
