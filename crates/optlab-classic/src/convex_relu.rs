@@ -1114,10 +1114,15 @@ impl ConvexReluAdmm {
             match mode {
                 SlackMode::Full => {
                     // `first` is `G^T s⁺`, `rest` `G^T nu⁺`.
+                    // Half by half, in the order the sums had before `check_every` existed,
+                    // so that `check_every = 1` reports the same bits.
                     let (gtn_v, gtn_w) = rest.split_at(dp);
-                    dual2 +=
-                        (rho * sigma).powi(2) * (sqdiff(g_v, &s.gts_v) + sqdiff(g_w, &s.gts_w));
-                    for (gtn, gtn_new) in [(gtn_v, &mut nx.gtn_v), (gtn_w, &mut nx.gtn_w)] {
+                    let halves = [
+                        (g_v, &s.gts_v, gtn_v, &mut nx.gtn_v),
+                        (g_w, &s.gts_w, gtn_w, &mut nx.gtn_w),
+                    ];
+                    for (gts, old, gtn, gtn_new) in halves {
+                        dual2 += (rho * sigma).powi(2) * sqdiff(gts, old);
                         ynorm += sigma * sigma * sq(gtn);
                         gtn_new.clear();
                         gtn_new.extend_from_slice(gtn);
