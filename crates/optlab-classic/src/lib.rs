@@ -279,6 +279,10 @@ fn describe_topo() -> String {
             ("tau", "paper rule: keep pairs with |grad Q_ij| > tau"),
             ("score", "ls | likelihood-ev | likelihood-nv"),
             ("w_threshold", "output edges: |w| >= w_threshold"),
+            (
+                "refit",
+                "regress every node on its kept edges after thresholding (beyond the paper)",
+            ),
             ("init", "random | notears (post-processing) | true-order"),
             (
                 "rel_improvement",

@@ -178,6 +178,102 @@ fn inner_solver_is_per_node_least_squares() {
 }
 
 #[test]
+fn refit_is_per_node_least_squares_on_the_kept_support_and_stationary_there() {
+    let (d, p) = (7, sem(7, 400, 2));
+    // A support with cycles and some empty columns: a random W thresholded at 0.3.
+    let w: Vec<f64> = random_w(d, 11, 0.4)
+        .into_iter()
+        .map(|v| if v.abs() < 0.3 { 0.0 } else { v })
+        .collect();
+    assert!(w.iter().filter(|v| **v != 0.0).count() >= 10);
+    let s = Score::new(ScoreKind::Ls, p.data.gram(), d);
+    let r = s.refit(&w).unwrap();
+    for j in 0..d {
+        let parents: Vec<usize> = (0..d).filter(|&i| w[i * d + j] != 0.0).collect();
+        let beta = if parents.is_empty() {
+            vec![]
+        } else {
+            ols(&p, j, &parents)
+        };
+        for i in 0..d {
+            let want = parents
+                .iter()
+                .position(|&q| q == i)
+                .map_or(0.0, |m| beta[m]);
+            assert!(
+                (r[i * d + j] - want).abs() < 1e-9 * (1.0 + want.abs()),
+                "refit W[{i},{j}] = {} vs normal equations {want}",
+                r[i * d + j]
+            );
+        }
+    }
+    // The LS gradient vanishes on the support, and the score is below the unrefit one's.
+    let (f, g) = s.fit(&r);
+    for k in 0..d * d {
+        if w[k] != 0.0 {
+            assert!(g[k].abs() < 1e-10, "gradient {} on kept entry {k}", g[k]);
+        }
+    }
+    assert!(f < s.fit(&w).0);
+    // On the full support of an order it is TOPO's inner solution.
+    let order = vec![3, 0, 6, 1, 5, 2, 4];
+    let mut topo = Topo::new(TopoConfig::default(), p.clone()).unwrap();
+    let full = topo.raw_weights(&order).unwrap();
+    let again = s.refit(&full).unwrap();
+    for k in 0..d * d {
+        assert!(
+            (again[k] - full[k]).abs() < 1e-9 * (1.0 + full[k].abs()),
+            "entry {k}"
+        );
+    }
+}
+
+#[test]
+fn refit_names_the_variable_whose_kept_parents_are_collinear() {
+    // Variables 0 and 1 are identical (S has equal rows); node 2 keeps both as parents.
+    let s = Score::new(
+        ScoreKind::Ls,
+        vec![2.0, 2.0, 1.0, 2.0, 2.0, 1.0, 1.0, 1.0, 3.0],
+        3,
+    );
+    let w = vec![0.0, 0.0, 0.5, 0.0, 0.0, 0.5, 0.0, 0.0, 0.0];
+    let e = s.refit(&w).unwrap_err().to_string();
+    assert!(e.contains("variable 2") && e.contains("parent 1"), "{e}");
+    // One of them alone is fine.
+    let w = vec![0.0, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+    let r = s.refit(&w).unwrap();
+    assert!((r[2] - 0.5).abs() < 1e-15);
+}
+
+#[test]
+fn topo_refit_option_refits_the_thresholded_output() {
+    let p = sem(10, 300, 5);
+    let base = TopoConfig::default();
+    let refit = TopoConfig {
+        refit: true,
+        ..base
+    };
+    let (_, st, _) = run_topo(base, p.clone(), 1);
+    let (_, st_r, _) = run_topo(refit, p.clone(), 1);
+    assert_eq!(st.order, st_r.order, "the option changes the output only");
+    let mut a = Topo::new(base, p.clone()).unwrap();
+    let mut b = Topo::new(refit, p.clone()).unwrap();
+    let s = Score::new(ScoreKind::Ls, p.data.gram(), 10);
+    let w = a.weights(&st.order).unwrap();
+    let wr = b.weights(&st.order).unwrap();
+    assert_eq!(wr, s.refit(&w).unwrap());
+    assert_ne!(wr, w);
+    for k in 0..100 {
+        assert_eq!(wr[k] != 0.0, w[k] != 0.0, "support of entry {k}");
+    }
+    let (ra, rb) = (a.report(&st).unwrap(), b.report(&st_r).unwrap());
+    assert_eq!(ra.ls_refit, Some(rb.ls));
+    assert!(rb.ls < ra.ls);
+    assert_eq!(rb.accuracy, ra.accuracy);
+    assert_eq!(ra.score_raw, rb.score_raw);
+}
+
+#[test]
 fn swap_evaluation_equals_refitting_the_swapped_order() {
     let p = sem(10, 300, 3);
     let cfg = TopoConfig {

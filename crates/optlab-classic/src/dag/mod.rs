@@ -24,6 +24,9 @@ pub struct DagReport {
     pub score_raw: f64,
     /// Least squares `1/(2n) ||X - XW||_F^2` of the thresholded output (the common yardstick).
     pub ls: f64,
+    /// Least squares of the thresholded output's support refit ([`Score::refit`]: every node
+    /// regressed on its kept parents); `None` when a node's kept parents are collinear.
+    pub ls_refit: Option<f64>,
     /// The thresholded output is acyclic.
     pub is_dag: bool,
     /// Accuracy against the true graph, when known.
@@ -31,12 +34,16 @@ pub struct DagReport {
 }
 
 impl DagReport {
-    /// As metrics: `score`, `score_raw`, `ls`, `is_dag`, `shd`, `tpr`, `fdr`, `fpr`, `nnz`.
+    /// As metrics: `score`, `score_raw`, `ls`, `ls_refit` (when defined), `is_dag`, `shd`, `tpr`,
+    /// `fdr`, `fpr`, `nnz`.
     pub fn metrics(&self) -> BTreeMap<String, f64> {
         let mut m = BTreeMap::new();
         m.insert("score".into(), self.score);
         m.insert("score_raw".into(), self.score_raw);
         m.insert("ls".into(), self.ls);
+        if let Some(v) = self.ls_refit {
+            m.insert("ls_refit".into(), v);
+        }
         m.insert("is_dag".into(), f64::from(u8::from(self.is_dag)));
         if let Some(a) = &self.accuracy {
             m.insert("shd".into(), a.shd as f64);
@@ -61,6 +68,10 @@ pub fn evaluate(w: &[f64], raw: &[f64], problem: &DagProblem, score: &Score) -> 
     let d = problem.data.d;
     let b = support(w, f64::MIN_POSITIVE);
     let ls = score.fit_as(ScoreKind::Ls, w).0;
+    let ls_refit = score
+        .refit(w)
+        .ok()
+        .map(|r| score.fit_as(ScoreKind::Ls, &r).0);
     // The likelihood scores' log det is undefined for some cyclic W: report the fit term then.
     let value = |w: &[f64]| match score.value_grad(w) {
         Ok((f, _)) => f,
@@ -70,6 +81,7 @@ pub fn evaluate(w: &[f64], raw: &[f64], problem: &DagProblem, score: &Score) -> 
         score: value(w),
         score_raw: value(raw),
         ls,
+        ls_refit,
         is_dag: is_dag(&b, d),
         accuracy: problem.truth.as_ref().map(|t| count_accuracy(t, &b, d)),
     })

@@ -135,6 +135,72 @@ impl Score {
         (f, g)
     }
 
+    /// Refit on a support: every column `j` of the result is the least-squares regression of
+    /// node `j` on the nodes `i` with `w_ij != 0` (the diagonal is ignored), zero elsewhere.
+    ///
+    /// Each column's residual variance is then the smallest the support allows, so the result
+    /// minimizes the LS score and both likelihood scores' data-fit terms over matrices with
+    /// `w`'s support (acyclic or not). Used after thresholding: the thresholded output keeps
+    /// its edges and gets the weights they fit best. Errors, naming the variables, when a
+    /// node's kept parents are (numerically) collinear.
+    pub fn refit(&self, w: &[f64]) -> Result<Vec<f64>> {
+        let d = self.d;
+        if w.len() != d * d {
+            return Err(Error::Other(format!(
+                "refit: W has {} entries, expected {d} x {d}",
+                w.len()
+            )));
+        }
+        let s = &self.s;
+        let mut out = vec![0.0; d * d];
+        let mut l = Vec::new();
+        for j in 0..d {
+            let parents: Vec<usize> = (0..d).filter(|&i| i != j && w[i * d + j] != 0.0).collect();
+            let k = parents.len();
+            if k == 0 {
+                continue;
+            }
+            // Cholesky S_PP = L L^T (row-major k x k), pivots checked like TOPO's inner solver.
+            l.clear();
+            l.resize(k * k, 0.0);
+            for r in 0..k {
+                for c in 0..=r {
+                    let mut v = s[parents[r] * d + parents[c]];
+                    for t in 0..c {
+                        v -= l[r * k + t] * l[c * k + t];
+                    }
+                    if r == c {
+                        let srr = s[parents[r] * d + parents[r]];
+                        if v.is_nan() || v <= 1e-12 * srr {
+                            return Err(Error::Numerical(format!(
+                                "refit of variable {j}: its kept parent {} is (numerically) a linear \
+                                 combination of the parents before it (residual variance {v:.2e})",
+                                parents[r]
+                            )));
+                        }
+                        l[r * k + r] = v.sqrt();
+                    } else {
+                        l[r * k + c] = v / l[c * k + c];
+                    }
+                }
+            }
+            // Solve L y = S_Pj, then L^T x = y.
+            let mut x: Vec<f64> = parents.iter().map(|&i| s[i * d + j]).collect();
+            for r in 0..k {
+                let v = x[r] - (0..r).map(|t| l[r * k + t] * x[t]).sum::<f64>();
+                x[r] = v / l[r * k + r];
+            }
+            for r in (0..k).rev() {
+                let v = x[r] - (r + 1..k).map(|t| l[t * k + r] * x[t]).sum::<f64>();
+                x[r] = v / l[r * k + r];
+            }
+            for (&i, &v) in parents.iter().zip(&x) {
+                out[i * d + j] = v;
+            }
+        }
+        Ok(out)
+    }
+
     /// The full score and gradient (`-log|det(I - W)|` included for the likelihood scores).
     pub fn value_grad(&self, w: &[f64]) -> Result<(f64, Vec<f64>)> {
         let (mut f, mut g) = self.fit(w);

@@ -73,6 +73,10 @@ pub struct TopoConfig {
     pub score: ScoreKind,
     /// Output edges: `|w| >= w_threshold`.
     pub w_threshold: f64,
+    /// Refit the output on its thresholded support: every node regressed on its kept parents
+    /// (beyond the paper, which thresholds `W*(π)` and stops; see [`Score::refit`]). The edges
+    /// are the thresholded ones; a refit weight may fall below `w_threshold` and is kept.
+    pub refit: bool,
     /// Start: `random`, `notears` (post-processing) or `true-order`.
     pub init: TopoInit,
     /// A swap improves when it lowers `Q` by more than `rel_improvement * max(1, |Q|)`.
@@ -93,6 +97,7 @@ impl Default for TopoConfig {
             tau: 0.0,
             score: ScoreKind::Ls,
             w_threshold: 0.3,
+            refit: false,
             init: TopoInit::Random,
             rel_improvement: 1e-12,
             max_iter: 10_000,
@@ -389,9 +394,15 @@ impl Topo {
         Ok(self.factor(order)?.weights(d))
     }
 
-    /// The output: `W*(order)` with `|w| < w_threshold` set to 0.
+    /// The output: `W*(order)` with `|w| < w_threshold` set to 0, refit on that support when
+    /// `refit` is set.
     pub fn weights(&mut self, order: &[usize]) -> Result<Vec<f64>> {
-        Ok(threshold(self.raw_weights(order)?, self.cfg.w_threshold))
+        let w = threshold(self.raw_weights(order)?, self.cfg.w_threshold);
+        if self.cfg.refit {
+            self.score.refit(&w)
+        } else {
+            Ok(w)
+        }
     }
 
     /// Score, accuracy and acyclicity of a state's output.
