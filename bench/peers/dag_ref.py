@@ -257,7 +257,11 @@ def refit(X, W):
     for j in range(W.shape[1]):
         parents = [i for i in np.flatnonzero(W[:, j]) if i != j]
         if parents:
-            out[parents, j] = np.linalg.lstsq(X[:, parents], X[:, j], rcond=None)[0]
+            coef, _, rank, _ = np.linalg.lstsq(X[:, parents], X[:, j], rcond=None)
+            if rank < len(parents):
+                # optlab's refit errors on collinear kept parents; no minimum-norm stand-in
+                return np.full_like(W, np.nan)
+            out[parents, j] = coef
     return out
 
 

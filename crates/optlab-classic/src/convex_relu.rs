@@ -34,6 +34,7 @@ use optlab_linalg::faer::linalg::matmul::matmul;
 use optlab_linalg::faer::linalg::solvers::{Llt, Solve as _};
 use optlab_linalg::faer::{Accum, Mat, MatMut, MatRef, Par, Side};
 use optlab_linalg::{fastmath, norm2};
+use rand::seq::SliceRandom as _;
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -1560,6 +1561,36 @@ pub struct NetTraining {
     pub lr: f64,
 }
 
+/// The non-convex objective on the rows `xm` (column-major, `b x d`) with targets `y`: its
+/// data term times `scale` plus `beta/2 ||theta||^2`, and the gradient of that.
+fn net_loss_grad(
+    xm: MatRef<'_, f64>,
+    y: &[f64],
+    theta: &[f64],
+    (d, m): (usize, usize),
+    beta: f64,
+    scale: f64,
+) -> (f64, Vec<f64>) {
+    let n = y.len();
+    let (u, a) = theta.split_at(d * m);
+    // z = X U (n x m, column-major).
+    let z = mm(xm, mr(u, d, m));
+    let mut r = vec![0.0; n];
+    for (k, rk) in r.iter_mut().enumerate() {
+        let yhat: f64 = (0..m).map(|j| z[j * n + k].max(0.0) * a[j]).sum();
+        *rk = scale * (yhat - y[k]);
+    }
+    // With scale = 1 every product below is exact, so the full-batch path is unchanged.
+    let f = 0.5 / scale * r.iter().map(|v| v * v).sum::<f64>() + 0.5 * beta * sq(theta);
+    let gz: Vec<f64> = (0..n * m)
+        .map(|c| if z[c] > 0.0 { r[c % n] * a[c / n] } else { 0.0 })
+        .collect();
+    let mut g = mm(xm.transpose(), mr(&gz, n, m));
+    g.extend((0..m).map(|j| (0..n).map(|k| r[k] * z[j * n + k].max(0.0)).sum::<f64>()));
+    g.iter_mut().zip(theta).for_each(|(gi, x)| *gi += beta * x);
+    (f, g)
+}
+
 /// Train the non-convex network `1/2 ||sum_j (X u_j)_+ alpha_j - y||^2 + beta/2 sum_j
 /// (||u_j||^2 + alpha_j^2)` by full-batch Adam from a seeded Gaussian start (the baseline the
 /// convex program is compared with). Returns the best network seen and its objective.
@@ -1569,36 +1600,73 @@ pub fn train_nonconvex(
     t: NetTraining,
     rng: &mut Rng,
 ) -> (ReluNet, f64) {
-    let (n, d, m) = (data.n, data.d, t.width);
+    let (d, m) = (data.d, t.width);
     let xm = data.mat();
-    let du = d * m;
     let mut theta = init_net_params(d, m, rng);
     let mut adam = Adam::new(theta.len(), t.lr);
     let mut best = (ReluNet::from_params(&theta, d, m), f64::INFINITY);
     for _ in 0..t.iters {
-        let (u, a) = theta.split_at(du);
-        // z = X U (n x m, column-major).
-        let z = mm(xm.as_ref(), mr(u, d, m));
-        let mut r = vec![0.0; n];
-        for (k, rk) in r.iter_mut().enumerate() {
-            let yhat: f64 = (0..m).map(|j| z[j * n + k].max(0.0) * a[j]).sum();
-            *rk = yhat - data.y[k];
-        }
-        let f = 0.5 * r.iter().map(|v| v * v).sum::<f64>() + 0.5 * beta * sq(&theta);
+        let (f, g) = net_loss_grad(xm.as_ref(), &data.y, &theta, (d, m), beta, 1.0);
         if f < best.1 {
             best = (ReluNet::from_params(&theta, d, m), f);
         }
-        let gz: Vec<f64> = (0..n * m)
-            .map(|c| if z[c] > 0.0 { r[c % n] * a[c / n] } else { 0.0 })
-            .collect();
-        let mut g = mm(xm.transpose(), mr(&gz, n, m));
-        g.extend((0..m).map(|j| (0..n).map(|k| r[k] * z[j * n + k].max(0.0)).sum::<f64>()));
-        g.iter_mut().zip(&theta).for_each(|(gi, x)| *gi += beta * x);
         adam.step(&mut theta, &g);
     }
     let last = ReluNet::from_params(&theta, d, m);
     let f = last.objective(data, beta);
     if f < best.1 { (last, f) } else { best }
+}
+
+/// Minibatch SGD settings for the non-convex baseline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SgdTraining {
+    /// Neurons.
+    pub width: usize,
+    /// Passes over the data (each a fresh shuffle).
+    pub epochs: usize,
+    /// Rows per step (the last batch of an epoch may be smaller).
+    pub batch: usize,
+    /// Step size on the objective (the minibatch gradient is scaled to estimate the full one).
+    pub lr: f64,
+}
+
+/// Train the same non-convex network by plain minibatch SGD: each step `theta -= lr * g`,
+/// with `g` the gradient of `n/b` times the batch's data term plus the full regularizer (an
+/// unbiased estimate of the objective's gradient). The full objective is evaluated after every
+/// epoch; returns the best network among those and the start, and its objective. A step that
+/// makes the parameters non-finite ends the run (the best network so far is returned).
+pub fn train_nonconvex_sgd(
+    data: &ReluData,
+    beta: f64,
+    t: SgdTraining,
+    rng: &mut Rng,
+) -> (ReluNet, f64) {
+    let (n, d, m) = (data.n, data.d, t.width);
+    let b = t.batch.clamp(1, n.max(1));
+    let mut theta = init_net_params(d, m, rng);
+    let net0 = ReluNet::from_params(&theta, d, m);
+    let f0 = net0.objective(data, beta);
+    let mut best = (net0, f0);
+    let mut rows: Vec<usize> = (0..n).collect();
+    'epochs: for _ in 0..t.epochs {
+        rows.shuffle(rng);
+        for chunk in rows.chunks(b) {
+            let xb = Mat::from_fn(chunk.len(), d, |r, c| data.x[chunk[r] * d + c]);
+            let yb: Vec<f64> = chunk.iter().map(|&k| data.y[k]).collect();
+            let scale = n as f64 / chunk.len() as f64;
+            let (_, g) = net_loss_grad(xb.as_ref(), &yb, &theta, (d, m), beta, scale);
+            theta.iter_mut().zip(&g).for_each(|(x, gi)| *x -= t.lr * gi);
+            if !optlab_linalg::all_finite(&theta) {
+                break 'epochs;
+            }
+        }
+        let net = ReluNet::from_params(&theta, d, m);
+        let f = net.objective(data, beta);
+        if f < best.1 {
+            best = (net, f);
+        }
+    }
+    best
 }
 
 /// Parameters of a `width`-neuron network, neuron-major `[u_1, ..., u_m, alpha]`, drawn
@@ -1881,5 +1949,112 @@ mod tests {
                 );
             }
         }
+    }
+
+    fn sgd_data() -> ReluData {
+        let (n, d) = (12, 3);
+        let x: Vec<f64> = (0..n * d)
+            .map(|i| ((i * 7 % 11) as f64 - 5.0) / 5.0 + 0.01 * i as f64)
+            .collect();
+        let y: Vec<f64> = (0..n)
+            .map(|k| if k % 3 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        ReluData::new(x, n, d, y).expect("valid data")
+    }
+
+    /// The minibatch loss and gradient: `scale` times the batch's data term plus the full
+    /// regularizer (finite differences of `ReluNet::objective` on the batch), and over a
+    /// partition into equal batches with `scale = n / b` the gradients average to the full one.
+    #[test]
+    fn minibatch_gradient_is_the_scaled_batch_gradient_and_unbiased() {
+        let data = sgd_data();
+        let (n, d, m, beta) = (data.n, data.d, 3, 0.05);
+        let theta = init_net_params(d, m, &mut optlab_core::seed::stream(5, "sgd"));
+        let rows_of = |rows: &[usize]| {
+            let x: Vec<f64> = rows
+                .iter()
+                .flat_map(|&k| data.x[k * d..(k + 1) * d].to_vec())
+                .collect();
+            let y: Vec<f64> = rows.iter().map(|&k| data.y[k]).collect();
+            ReluData::new(x, rows.len(), d, y).expect("valid rows")
+        };
+        let batches: [&[usize]; 3] = [&[3, 7, 0, 10], &[1, 5, 9, 11], &[2, 4, 6, 8]];
+        let full = net_loss_grad(data.mat().as_ref(), &data.y, &theta, (d, m), beta, 1.0);
+        assert!(
+            (full.0 - ReluNet::from_params(&theta, d, m).objective(&data, beta)).abs()
+                < 1e-12 * full.0
+        );
+        let mut mean = vec![0.0; theta.len()];
+        for rows in batches {
+            let bd = rows_of(rows);
+            let scale = n as f64 / rows.len() as f64;
+            let (f, g) = net_loss_grad(bd.mat().as_ref(), &bd.y, &theta, (d, m), beta, scale);
+            let reg = 0.5 * beta * sq(&theta);
+            let obj = |t: &[f64]| {
+                let o = ReluNet::from_params(t, d, m).objective(&bd, beta);
+                let r = 0.5 * beta * sq(t);
+                scale * (o - r) + r
+            };
+            assert!((f - obj(&theta)).abs() < 1e-12 * f.abs().max(reg));
+            for k in 0..theta.len() {
+                let (mut a, mut b) = (theta.clone(), theta.clone());
+                a[k] += 1e-6;
+                b[k] -= 1e-6;
+                let fd = (obj(&a) - obj(&b)) / 2e-6;
+                assert!(
+                    (fd - g[k]).abs() < 1e-6 * (1.0 + fd.abs()),
+                    "entry {k}: {fd} vs {}",
+                    g[k]
+                );
+            }
+            mean.iter_mut().zip(&g).for_each(|(s, v)| *s += v / 3.0);
+        }
+        for (k, (a, b)) in mean.iter().zip(&full.1).enumerate() {
+            assert!(
+                (a - b).abs() < 1e-12 * (1.0 + b.abs()),
+                "entry {k}: {a} vs {b}"
+            );
+        }
+    }
+
+    /// One epoch with one full batch is one gradient step from the seeded start: the result is
+    /// the better of the start and `theta - lr * grad`. Runs are deterministic given the seed,
+    /// and a divergent step size ends the run with the best finite network.
+    #[test]
+    fn sgd_takes_the_hand_computed_step_and_survives_divergence() {
+        let data = sgd_data();
+        let (d, m, beta, lr) = (data.d, 3, 0.05, 0.02);
+        let t0 = init_net_params(d, m, &mut optlab_core::seed::stream(9, "sgd"));
+        let (f0, g0) = net_loss_grad(data.mat().as_ref(), &data.y, &t0, (d, m), beta, 1.0);
+        let t1: Vec<f64> = t0.iter().zip(&g0).map(|(x, g)| x - lr * g).collect();
+        let f1 = ReluNet::from_params(&t1, d, m).objective(&data, beta);
+        assert!(f1 < f0, "the step descends: {f1} vs {f0}");
+        let t = SgdTraining {
+            width: m,
+            epochs: 1,
+            batch: data.n,
+            lr,
+        };
+        let (net, f) =
+            train_nonconvex_sgd(&data, beta, t, &mut optlab_core::seed::stream(9, "sgd"));
+        assert!((f - f1).abs() < 1e-12 * f1, "{f} vs {f1}");
+        let want = ReluNet::from_params(&t1, d, m);
+        for (a, b) in net.u.iter().flatten().zip(want.u.iter().flatten()) {
+            assert!((a - b).abs() < 1e-13, "{a} vs {b}");
+        }
+        // Many epochs in batches of 4: lower still, and the same numbers twice.
+        let t = SgdTraining {
+            epochs: 200,
+            batch: 4,
+            ..t
+        };
+        let run =
+            || train_nonconvex_sgd(&data, beta, t, &mut optlab_core::seed::stream(9, "sgd")).1;
+        let f200 = run();
+        assert!(f200 < 0.5 * f1, "{f200} vs {f1}");
+        assert_eq!(f200.to_bits(), run().to_bits());
+        let t = SgdTraining { lr: 1e6, ..t };
+        let (_, fd) = train_nonconvex_sgd(&data, beta, t, &mut optlab_core::seed::stream(9, "sgd"));
+        assert!(fd.is_finite() && fd <= f0, "{fd} vs the start {f0}");
     }
 }

@@ -12,7 +12,7 @@ use optlab_classic::dag::{
 use optlab_core::context::MemoryCheckpoints;
 use optlab_core::driver::{Driver, Solver};
 use optlab_core::{RunContext, Status};
-use optlab_problems::dag::{DagProblem, GraphKind, Noise, SemSpec, simulate};
+use optlab_problems::dag::{DagProblem, GraphKind, Noise, SemSpec, is_dag, simulate, support};
 
 fn sem(d: usize, n: usize, seed: u64) -> DagProblem {
     simulate(&SemSpec {
@@ -180,12 +180,13 @@ fn inner_solver_is_per_node_least_squares() {
 #[test]
 fn refit_is_per_node_least_squares_on_the_kept_support_and_stationary_there() {
     let (d, p) = (7, sem(7, 400, 2));
-    // A support with cycles and some empty columns: a random W thresholded at 0.3.
+    // A cyclic support: a random W thresholded at 0.3 (18 edges, 2-cycles among them).
     let w: Vec<f64> = random_w(d, 11, 0.4)
         .into_iter()
         .map(|v| if v.abs() < 0.3 { 0.0 } else { v })
         .collect();
     assert!(w.iter().filter(|v| **v != 0.0).count() >= 10);
+    assert!(!is_dag(&support(&w, f64::MIN_POSITIVE), d));
     let s = Score::new(ScoreKind::Ls, p.data.gram(), d);
     let r = s.refit(&w).unwrap();
     for j in 0..d {
@@ -261,6 +262,11 @@ fn topo_refit_option_refits_the_thresholded_output() {
     let s = Score::new(ScoreKind::Ls, p.data.gram(), 10);
     let w = a.weights(&st.order).unwrap();
     let wr = b.weights(&st.order).unwrap();
+    let nnz = |v: &[f64]| v.iter().filter(|x| **x != 0.0).count();
+    assert!(
+        nnz(&a.raw_weights(&st.order).unwrap()) > nnz(&w),
+        "the threshold removes edges, so there is something to refit"
+    );
     assert_eq!(wr, s.refit(&w).unwrap());
     assert_ne!(wr, w);
     for k in 0..100 {

@@ -141,8 +141,8 @@ impl Score {
     /// Each column's residual variance is then the smallest the support allows, so the result
     /// minimizes the LS score and both likelihood scores' data-fit terms over matrices with
     /// `w`'s support (acyclic or not). Used after thresholding: the thresholded output keeps
-    /// its edges and gets the weights they fit best. Errors, naming the variables, when a
-    /// node's kept parents are (numerically) collinear.
+    /// its edges and gets the weights they fit best. Errors, naming the variable indices, when
+    /// a node's kept parents are (numerically) collinear.
     pub fn refit(&self, w: &[f64]) -> Result<Vec<f64>> {
         let d = self.d;
         if w.len() != d * d {
@@ -172,9 +172,18 @@ impl Score {
                     if r == c {
                         let srr = s[parents[r] * d + parents[r]];
                         if v.is_nan() || v <= 1e-12 * srr {
+                            let why = if r == 0 {
+                                "has (numerically) zero variance".to_string()
+                            } else {
+                                format!(
+                                    "is (numerically) a linear combination of its other kept \
+                                     parents {:?}",
+                                    &parents[..r]
+                                )
+                            };
                             return Err(Error::Numerical(format!(
-                                "refit of variable {j}: its kept parent {} is (numerically) a linear \
-                                 combination of the parents before it (residual variance {v:.2e})",
+                                "refit of variable {j}: its kept parent {} {why} (residual \
+                                 variance {v:.2e})",
                                 parents[r]
                             )));
                         }

@@ -75,7 +75,10 @@ pub struct TopoConfig {
     pub w_threshold: f64,
     /// Refit the output on its thresholded support: every node regressed on its kept parents
     /// (beyond the paper, which thresholds `W*(π)` and stops; see [`Score::refit`]). The edges
-    /// are the thresholded ones; a refit weight may fall below `w_threshold` and is kept.
+    /// are the thresholded ones; a refit weight may fall below `w_threshold` and is kept. The
+    /// kept parents of a node are a subset of its predecessors, whose regression passed the
+    /// inner solver's pivot check, so the refit's pivots are no smaller (up to rounding); if
+    /// one still fails, `weights` and `report` return the error naming the variables.
     pub refit: bool,
     /// Start: `random`, `notears` (post-processing) or `true-order`.
     pub init: TopoInit,
