@@ -250,18 +250,33 @@ def ls_score(X, W):
 
 
 def refit(X, W):
-    """Every column j: least squares of X_j on the columns i with W_ij != 0 (numpy lstsq);
-    optlab's Score::refit on the same support."""
+    """Every column j: least squares of X_j on the columns i with W_ij != 0 (i != j), solved
+    through the Cholesky factor of X_P^T X_P / n with optlab's pivot test (Score::refit: a
+    pivot <= 1e-12 times its diagonal entry means collinear kept parents). Returns None where
+    optlab's refit errors."""
     W = np.asarray(W, dtype=float)
+    n = X.shape[0]
     out = np.zeros_like(W)
     for j in range(W.shape[1]):
         parents = [i for i in np.flatnonzero(W[:, j]) if i != j]
-        if parents:
-            coef, _, rank, _ = np.linalg.lstsq(X[:, parents], X[:, j], rcond=None)
-            if rank < len(parents):
-                # optlab's refit errors on collinear kept parents; no minimum-norm stand-in
-                return np.full_like(W, np.nan)
-            out[parents, j] = coef
+        k = len(parents)
+        if k == 0:
+            continue
+        Xp = X[:, parents]
+        S = Xp.T @ Xp / n
+        L = np.zeros((k, k))
+        for r in range(k):
+            for c in range(r + 1):
+                v = S[r, c] - L[r, :c] @ L[c, :c]
+                if r == c:
+                    if not v > 1e-12 * S[r, r]:
+                        return None
+                    L[r, r] = np.sqrt(v)
+                else:
+                    L[r, c] = v / L[c, c]
+        b = Xp.T @ X[:, j] / n
+        y = np.linalg.solve(L, b)
+        out[parents, j] = np.linalg.solve(L.T, y)
     return out
 
 

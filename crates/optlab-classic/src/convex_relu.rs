@@ -1572,6 +1572,7 @@ fn net_loss_grad(
     scale: f64,
 ) -> (f64, Vec<f64>) {
     let n = y.len();
+    debug_assert_eq!((xm.nrows(), xm.ncols()), (n, d));
     let (u, a) = theta.split_at(d * m);
     // z = X U (n x m, column-major).
     let z = mm(xm, mr(u, d, m));
@@ -1624,7 +1625,8 @@ pub struct SgdTraining {
     pub width: usize,
     /// Passes over the data (each a fresh shuffle).
     pub epochs: usize,
-    /// Rows per step (the last batch of an epoch may be smaller).
+    /// Rows per step (the last batch of an epoch may be smaller; 0 or more than `n`: one batch
+    /// of all rows, i.e. full-batch gradient descent).
     pub batch: usize,
     /// Step size on the objective (the minibatch gradient is scaled to estimate the full one).
     pub lr: f64,
@@ -1633,22 +1635,27 @@ pub struct SgdTraining {
 /// Train the same non-convex network by plain minibatch SGD: each step `theta -= lr * g`,
 /// with `g` the gradient of `n/b` times the batch's data term plus the full regularizer (an
 /// unbiased estimate of the objective's gradient). The full objective is evaluated after every
-/// epoch; returns the best network among those and the start, and its objective. A step that
-/// makes the parameters non-finite ends the run (the best network so far is returned).
+/// epoch; returns the best network among those and the start, its objective, and the epoch
+/// (from 1) in which a step made the parameters non-finite, which ends the run (the best
+/// network so far is still returned).
 pub fn train_nonconvex_sgd(
     data: &ReluData,
     beta: f64,
     t: SgdTraining,
     rng: &mut Rng,
-) -> (ReluNet, f64) {
+) -> (ReluNet, f64, Option<usize>) {
     let (n, d, m) = (data.n, data.d, t.width);
-    let b = t.batch.clamp(1, n.max(1));
+    let b = if t.batch == 0 || t.batch > n {
+        n
+    } else {
+        t.batch
+    };
     let mut theta = init_net_params(d, m, rng);
     let net0 = ReluNet::from_params(&theta, d, m);
     let f0 = net0.objective(data, beta);
     let mut best = (net0, f0);
     let mut rows: Vec<usize> = (0..n).collect();
-    'epochs: for _ in 0..t.epochs {
+    for epoch in 1..=t.epochs {
         rows.shuffle(rng);
         for chunk in rows.chunks(b) {
             let xb = Mat::from_fn(chunk.len(), d, |r, c| data.x[chunk[r] * d + c]);
@@ -1657,7 +1664,7 @@ pub fn train_nonconvex_sgd(
             let (_, g) = net_loss_grad(xb.as_ref(), &yb, &theta, (d, m), beta, scale);
             theta.iter_mut().zip(&g).for_each(|(x, gi)| *x -= t.lr * gi);
             if !optlab_linalg::all_finite(&theta) {
-                break 'epochs;
+                return (best.0, best.1, Some(epoch));
             }
         }
         let net = ReluNet::from_params(&theta, d, m);
@@ -1666,7 +1673,7 @@ pub fn train_nonconvex_sgd(
             best = (net, f);
         }
     }
-    best
+    (best.0, best.1, None)
 }
 
 /// Parameters of a `width`-neuron network, neuron-major `[u_1, ..., u_m, alpha]`, drawn
@@ -2019,9 +2026,9 @@ mod tests {
 
     /// One epoch with one full batch is one gradient step from the seeded start: the result is
     /// the better of the start and `theta - lr * grad`. Runs are deterministic given the seed,
-    /// and a divergent step size ends the run with the best finite network.
+    /// and a divergent step size ends the run with the start network and the epoch.
     #[test]
-    fn sgd_takes_the_hand_computed_step_and_survives_divergence() {
+    fn sgd_takes_the_gradient_step_and_survives_divergence() {
         let data = sgd_data();
         let (d, m, beta, lr) = (data.d, 3, 0.05, 0.02);
         let t0 = init_net_params(d, m, &mut optlab_core::seed::stream(9, "sgd"));
@@ -2035,12 +2042,22 @@ mod tests {
             batch: data.n,
             lr,
         };
-        let (net, f) =
-            train_nonconvex_sgd(&data, beta, t, &mut optlab_core::seed::stream(9, "sgd"));
+        let run = |t: SgdTraining| {
+            train_nonconvex_sgd(&data, beta, t, &mut optlab_core::seed::stream(9, "sgd"))
+        };
+        let (net, f, div) = run(t);
+        assert!(div.is_none());
         assert!((f - f1).abs() < 1e-12 * f1, "{f} vs {f1}");
         let want = ReluNet::from_params(&t1, d, m);
-        for (a, b) in net.u.iter().flatten().zip(want.u.iter().flatten()) {
+        let flat =
+            |n: &ReluNet| -> Vec<f64> { n.u.iter().flatten().chain(&n.alpha).copied().collect() };
+        for (a, b) in flat(&net).iter().zip(flat(&want)) {
             assert!((a - b).abs() < 1e-13, "{a} vs {b}");
+        }
+        // Batch 0 and a batch above n are the full batch, bit for bit.
+        for batch in [0, 100] {
+            let (_, fb, _) = run(SgdTraining { batch, ..t });
+            assert_eq!(fb.to_bits(), f.to_bits(), "batch {batch}");
         }
         // Many epochs in batches of 4: lower still, and the same numbers twice.
         let t = SgdTraining {
@@ -2048,13 +2065,68 @@ mod tests {
             batch: 4,
             ..t
         };
-        let run =
-            || train_nonconvex_sgd(&data, beta, t, &mut optlab_core::seed::stream(9, "sgd")).1;
-        let f200 = run();
+        let f200 = run(t).1;
         assert!(f200 < 0.5 * f1, "{f200} vs {f1}");
-        assert_eq!(f200.to_bits(), run().to_bits());
-        let t = SgdTraining { lr: 1e6, ..t };
-        let (_, fd) = train_nonconvex_sgd(&data, beta, t, &mut optlab_core::seed::stream(9, "sgd"));
-        assert!(fd.is_finite() && fd <= f0, "{fd} vs the start {f0}");
+        assert_eq!(f200.to_bits(), run(t).1.to_bits());
+        // Divergence: the parameters overflow within a few epochs (each epoch's network is
+        // far worse than the start); the start network comes back, bit for bit.
+        let (_, fd, div) = run(SgdTraining { lr: 1e6, ..t });
+        let start = ReluNet::from_params(&t0, d, m).objective(&data, beta);
+        assert!(matches!(div, Some(1..=5)), "{div:?}");
+        assert_eq!(fd.to_bits(), start.to_bits(), "{fd} vs the start {start}");
+    }
+
+    /// One epoch in batches of 5 of 12 rows (5, 5, 2: scales 2.4, 2.4, 6) replayed by hand
+    /// from the same generator: the trainer scales each batch by `n / len` and steps in the
+    /// shuffled order.
+    #[test]
+    fn sgd_epoch_replays_the_scaled_batches() {
+        let data = sgd_data();
+        let (n, d, m, beta, lr) = (data.n, data.d, 3, 0.05, 0.01);
+        let mut rng = optlab_core::seed::stream(4, "sgd");
+        let mut theta = init_net_params(d, m, &mut rng);
+        let f0 = ReluNet::from_params(&theta, d, m).objective(&data, beta);
+        let mut rows: Vec<usize> = (0..n).collect();
+        rows.shuffle(&mut rng);
+        let mut scales = Vec::new();
+        for chunk in rows.chunks(5) {
+            let xb = Mat::from_fn(chunk.len(), d, |r, c| data.x[chunk[r] * d + c]);
+            let yb: Vec<f64> = chunk.iter().map(|&k| data.y[k]).collect();
+            let scale = n as f64 / chunk.len() as f64;
+            scales.push(scale);
+            let (_, g) = net_loss_grad(xb.as_ref(), &yb, &theta, (d, m), beta, scale);
+            theta.iter_mut().zip(&g).for_each(|(x, gi)| *x -= lr * gi);
+        }
+        assert_eq!(scales, vec![2.4, 2.4, 6.0]);
+        let want = ReluNet::from_params(&theta, d, m);
+        let fw = want.objective(&data, beta);
+        assert!(fw < f0, "the epoch descends: {fw} vs {f0}");
+        let t = SgdTraining {
+            width: m,
+            epochs: 1,
+            batch: 5,
+            lr,
+        };
+        let (net, f, div) =
+            train_nonconvex_sgd(&data, beta, t, &mut optlab_core::seed::stream(4, "sgd"));
+        assert!(div.is_none());
+        assert_eq!(f.to_bits(), fw.to_bits());
+        for (a, b) in net.u.iter().flatten().zip(want.u.iter().flatten()) {
+            assert_eq!(a.to_bits(), b.to_bits());
+        }
+        assert_eq!(net.alpha, want.alpha);
+        // Without the n / len scaling the same epoch lands elsewhere.
+        let mut unscaled = init_net_params(d, m, &mut optlab_core::seed::stream(4, "sgd"));
+        for chunk in rows.chunks(5) {
+            let xb = Mat::from_fn(chunk.len(), d, |r, c| data.x[chunk[r] * d + c]);
+            let yb: Vec<f64> = chunk.iter().map(|&k| data.y[k]).collect();
+            let (_, g) = net_loss_grad(xb.as_ref(), &yb, &unscaled, (d, m), beta, 1.0);
+            unscaled
+                .iter_mut()
+                .zip(&g)
+                .for_each(|(x, gi)| *x -= lr * gi);
+        }
+        let fu = ReluNet::from_params(&unscaled, d, m).objective(&data, beta);
+        assert!((fu - f).abs() > 1e-6 * f, "{fu} vs {f}");
     }
 }

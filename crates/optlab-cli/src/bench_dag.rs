@@ -248,23 +248,30 @@ pub fn dag(r: &mut Report, full: bool, threads: usize, seeds: Option<u64>) -> Re
                     .filter_map(|c| peer_row(peer.as_ref(), &c.name, m)?[k].as_f64())
                     .collect()
             };
+            // A peer's median time over every data set of the row, or None when one lacks it.
+            let pt = |m: &str| -> Option<f64> {
+                let v = pr(m, "time_s");
+                (v.len() == cells.len()).then(|| median(v))
+            };
             let (rn, rt) = (pr("notears", "time_s"), pr("topo", "time_s"));
             let peer_time = if rn.is_empty() && rt.is_empty() {
                 "– (run bench/peers/dag_peers.py)".to_string()
             } else {
-                if !rn.is_empty() {
-                    curve[2].push((d as f64, median(rn.clone())));
+                let (mn, mt) = (pt("notears"), pt("topo"));
+                if let Some(v) = mn {
+                    curve[2].push((d as f64, v));
                 }
-                if !rt.is_empty() {
-                    curve[3].push((d as f64, median(rt.clone())));
+                if let Some(v) = mt {
+                    curve[3].push((d as f64, v));
                 }
+                let show = |v: Option<f64>| v.map_or("–".to_string(), fmt_num);
                 format!(
                     "{} / {} / {} (optlab TOPO {}x faster than reference NOTEARS, {}x than reference TOPO)",
-                    fmt_num(median(rn.clone())),
-                    fmt_num(median(rt.clone())),
-                    fmt_num(median(pr("dagma", "time_s"))),
-                    fmt_num(median(rn.clone()) / tt),
-                    fmt_num(median(rt.clone()) / tt)
+                    show(mn),
+                    show(mt),
+                    show(pt("dagma")),
+                    show(mn.map(|v| v / tt)),
+                    show(mt.map(|v| v / tt))
                 )
             };
             let peer_score = if rn.is_empty() && rt.is_empty() {
@@ -375,7 +382,7 @@ pub fn dag(r: &mut Report, full: bool, threads: usize, seeds: Option<u64>) -> Re
                 fmt_num(res.time_s),
                 pr.map_or("–".into(), |r| {
                     let num = |k: &str| fmt_num(r[k].as_f64().unwrap_or(f64::NAN));
-                    let sci = |k: &str| format!("{:.6e}", r[k].as_f64().unwrap_or(f64::NAN));
+                    let sci = |k: &str| r[k].as_f64().map_or("–".into(), |v| format!("{v:.6e}"));
                     format!(
                         "{} / {} / {} ({}; {})",
                         num("time_s"),
@@ -388,11 +395,13 @@ pub fn dag(r: &mut Report, full: bool, threads: usize, seeds: Option<u64>) -> Re
                 if label == "NOTEARS" {
                     dagma.map_or("–".into(), |r| {
                         format!(
-                            "{} / {} / {} ({:.6e}){}",
+                            "{} / {} / {} ({}){}",
                             fmt_num(r["time_s"].as_f64().unwrap_or(f64::NAN)),
                             fmt_num(r["shd"].as_f64().unwrap_or(f64::NAN)),
                             fmt_num(r["score"].as_f64().unwrap_or(f64::NAN)),
-                            r["score_refit"].as_f64().unwrap_or(f64::NAN),
+                            r["score_refit"]
+                                .as_f64()
+                                .map_or("–".into(), |v| format!("{v:.6e}")),
                             if r["is_dag"] == false {
                                 " (not a DAG)"
                             } else {

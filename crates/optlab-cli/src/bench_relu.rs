@@ -1,8 +1,8 @@
 //! `optlab bench` section for convex two-layer ReLU training: ADMM against the conic optimum
 //! (cvxpy + Clarabel, from `bench/peers/convex_relu_cvxpy.py` on the problems this section
 //! exports to `bench/out/convex_relu/data/`), against the best of 10 Adam- and 10 SGD-trained
-//! networks of the same width, the per-iteration cost as the number of patterns grows, and the exact 2-D
-//! case where every activation pattern is enumerated.
+//! networks of the same width, the per-iteration cost as the number of patterns grows, and the
+//! exact 2-D case where every activation pattern is enumerated.
 
 use crate::bench::{Report, median, peer_rows, read_peer};
 use anyhow::{Context, Result};
@@ -22,6 +22,13 @@ const DATA_DIR: &str = "bench/out/convex_relu/data";
 
 /// The SGD baseline's step-size grid (on the objective; the batch gradient is scaled by n / b).
 const SGD_LRS: [f64; 6] = [1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6];
+/// The SGD baseline's batch size.
+const SGD_BATCH: usize = 32;
+/// Adam iterations / SGD epochs of the non-convex baselines: (quick, full).
+const ADAM_ITERS: (usize, usize) = (1_500, 5_000);
+const SGD_EPOCHS: (usize, usize) = (200, 1_000);
+/// The baselines' seeded starts: Adam and SGD start from the same networks (paired).
+const NET_STREAM: &str = "adam-net";
 
 fn problem(name: &str) -> Result<ReluData> {
     let t: toml::Table = toml::from_str(&format!("name = \"{name}\""))?;
@@ -305,46 +312,46 @@ pub fn convex_relu(r: &mut Report, full: bool, threads: usize) -> Result<()> {
             .map(|s| {
                 let t = NetTraining {
                     width,
-                    iters: if full { 5_000 } else { 1_500 },
+                    iters: if full { ADAM_ITERS.1 } else { ADAM_ITERS.0 },
                     lr: 1e-2,
                 };
                 train_nonconvex(
                     &data,
                     beta,
                     t,
-                    &mut optlab_core::seed::stream(s, "adam-net"),
+                    &mut optlab_core::seed::stream(s, NET_STREAM),
                 )
                 .1
             })
             .collect();
         adam.sort_by(f64::total_cmp);
         // Plain minibatch SGD (the baseline): each seed tries every step size of the
-        // grid from the same start and keeps its best network.
-        let sgd_runs: Vec<Vec<f64>> = (0..10u64)
+        // grid from Adam's start for that seed and keeps its best network.
+        let sgd_runs: Vec<Vec<(f64, Option<usize>)>> = (0..10u64)
             .map(|s| {
                 SGD_LRS
                     .iter()
                     .map(|&lr| {
                         let t = SgdTraining {
                             width,
-                            epochs: if full { 1_000 } else { 200 },
-                            batch: 32,
+                            epochs: if full { SGD_EPOCHS.1 } else { SGD_EPOCHS.0 },
+                            batch: SGD_BATCH,
                             lr,
                         };
-                        train_nonconvex_sgd(
+                        let (_, f, diverged) = train_nonconvex_sgd(
                             &data,
                             beta,
                             t,
-                            &mut optlab_core::seed::stream(s, "sgd-net"),
-                        )
-                        .1
+                            &mut optlab_core::seed::stream(s, NET_STREAM),
+                        );
+                        (f, diverged)
                     })
                     .collect()
             })
             .collect();
         let mut sgd: Vec<f64> = sgd_runs
             .iter()
-            .map(|v| v.iter().copied().fold(f64::INFINITY, f64::min))
+            .map(|v| v.iter().map(|r| r.0).fold(f64::INFINITY, f64::min))
             .collect();
         sgd.sort_by(f64::total_cmp);
         tb.row(&[
@@ -356,10 +363,19 @@ pub fn convex_relu(r: &mut Report, full: bool, threads: usize) -> Result<()> {
             format!("{} / {}", fmt_num(sgd[0]), fmt_num(sgd[5])),
             (net_obj < sgd[0]).to_string(),
         ]);
+        let sgd_f: Vec<Vec<f64>> = sgd_runs
+            .iter()
+            .map(|v| v.iter().map(|r| r.0).collect())
+            .collect();
+        let sgd_div: Vec<Vec<Option<usize>>> = sgd_runs
+            .iter()
+            .map(|v| v.iter().map(|r| r.1).collect())
+            .collect();
         json.insert(
             name.into(),
-            serde_json::json!({"admm_objective": obj, "iters": st.k, "time_s": total, "net_objective": net_obj,
-                "adam": adam, "sgd": sgd, "sgd_by_seed_and_lr": sgd_runs, "sgd_lrs": SGD_LRS,
+            serde_json::json!({"admm_objective": obj, "iters": st.k, "time_s": total,
+                "net_objective": net_obj, "adam": adam, "sgd": sgd, "sgd_lrs": SGD_LRS,
+                "sgd_by_seed_and_lr": sgd_f, "sgd_diverged_epoch_by_seed_and_lr": sgd_div,
                 "clarabel": clarabel.map(|c| c.0)}),
         );
     }
@@ -468,7 +484,7 @@ pub fn convex_relu(r: &mut Report, full: bool, threads: usize) -> Result<()> {
          `bench/peers/convex_relu_cvxpy.py` (cvxpy 1.9.3 + Clarabel 0.11.1, default tolerances, one \
          thread), which fills the Clarabel columns.\n\n{}\n\nAgainst the non-convex network of \
          the same width trained from 10 seeded starts by Adam (full batch, lr 1e-2, {} iterations) \
-         and by plain minibatch SGD (batches of 32, {} epochs, every step size of {:?} from each \
+         and by plain minibatch SGD from the same starts (batches of {}, {} epochs, every step size of {:?} from each \
          start, the best kept; the best network after any epoch counts):\n\n{}\n\nCost per ADMM \
          iteration on breast_cancer as P grows (median of 15 iterations): log-log slope {} for the \
          paper's direct dP × dP solve (quadratic in P) and {} with the Woodbury core (linear in P \
@@ -478,8 +494,9 @@ pub fn convex_relu(r: &mut Report, full: bool, threads: usize) -> Result<()> {
         ConvexReluConfig::default().rho,
         iters,
         ta.render(),
-        if full { 5_000 } else { 1_500 },
-        if full { 1_000 } else { 200 },
+        if full { ADAM_ITERS.1 } else { ADAM_ITERS.0 },
+        SGD_BATCH,
+        if full { SGD_EPOCHS.1 } else { SGD_EPOCHS.0 },
         SGD_LRS,
         tb.render(),
         fmt_num(slopes.0),
