@@ -1179,10 +1179,10 @@ impl ConvexReluAdmm {
     /// between the checks of [`ConvexReluConfig::check_every`] (CP formulation, no Anderson).
     fn slack_mode(&self, k: u64) -> SlackMode {
         let every = self.cfg.check_every;
-        if every <= 1 || self.cfg.anderson_memory > 0 {
-            SlackMode::Full
-        } else if !matches!(self.cfg.formulation, Formulation::Cp) {
-            // No slacks; the residuals cost nothing extra and stay every iteration.
+        // The gated formulation has no slacks: its residuals cost nothing extra and stay every
+        // iteration.
+        let gated = !matches!(self.cfg.formulation, Formulation::Cp);
+        if every <= 1 || self.cfg.anderson_memory > 0 || gated {
             SlackMode::Full
         } else if k <= 1 || k.is_multiple_of(every) {
             SlackMode::LeanCheck

@@ -10,7 +10,7 @@ use optlab_classic::convex_relu::{
 };
 use optlab_core::context::MemoryCheckpoints;
 use optlab_core::driver::{Driver, Solver};
-use optlab_core::{RunContext, Status, Summary};
+use optlab_core::{MemoryRecorder, Metrics, RunContext, Status, Summary};
 
 struct Case {
     name: String,
@@ -83,11 +83,25 @@ fn tight(beta: f64) -> ConvexReluConfig {
 }
 
 fn solve(c: &Case, cfg: ConvexReluConfig) -> (Summary, AdmmState, ConvexReluAdmm) {
+    solve_in(c, cfg, &mut RunContext::new(0))
+}
+
+fn solve_in(
+    c: &Case,
+    cfg: ConvexReluConfig,
+    ctx: &mut RunContext,
+) -> (Summary, AdmmState, ConvexReluAdmm) {
     let mut admm = ConvexReluAdmm::new(cfg, c.data.clone(), c.patterns.clone()).unwrap();
-    let (sum, st) = Driver::new(cfg.termination())
-        .run(&mut admm, &mut RunContext::new(0))
-        .unwrap();
+    let (sum, st) = Driver::new(cfg.termination()).run(&mut admm, ctx).unwrap();
     (sum, st, admm)
+}
+
+/// [`solve`] with the record's rows.
+fn solve_recorded(c: &Case, cfg: ConvexReluConfig) -> (Summary, AdmmState, Vec<Metrics>) {
+    let rec = MemoryRecorder::default();
+    let ctx = &mut RunContext::new(0).with_recorder(rec.clone());
+    let (sum, st, _) = solve_in(c, cfg, ctx);
+    (sum, st, rec.rows())
 }
 
 #[test]
@@ -498,7 +512,6 @@ fn over_relaxed_admm_reaches_the_conic_optimum() {
 /// residuals, and the objective is in the first rows, every `k`-th and the converged one.
 #[test]
 fn eval_every_thins_the_objective_rows_only() {
-    use optlab_core::record::MemoryRecorder;
     let c = &cases()[0];
     let run = |eval_every: u64| {
         let cfg = ConvexReluConfig {
@@ -506,15 +519,8 @@ fn eval_every_thins_the_objective_rows_only() {
             eval_every,
             ..tight(c.beta)
         };
-        let rec = MemoryRecorder::default();
-        let mut admm = ConvexReluAdmm::new(cfg, c.data.clone(), c.patterns.clone()).unwrap();
-        let (_, st) = Driver::new(cfg.termination())
-            .run(
-                &mut admm,
-                &mut RunContext::new(0).with_recorder(rec.clone()),
-            )
-            .unwrap();
-        (st, rec.rows())
+        let (_, st, rows) = solve_recorded(c, cfg);
+        (st, rows)
     };
     let (every, rows1) = run(1);
     let (thin, rows7) = run(7);
@@ -554,7 +560,6 @@ fn eval_every_thins_the_objective_rows_only() {
 /// monotone, so in general a check can miss).
 #[test]
 fn check_every_thins_the_residuals_and_keeps_the_iterates() {
-    use optlab_core::record::MemoryRecorder;
     let rel = |a: f64, b: f64| (a - b).abs() / a.abs().max(b.abs()).max(1e-300);
     for c in cases() {
         let run = |check_every: u64, max_iters: u64, eps: (f64, f64)| {
@@ -565,15 +570,7 @@ fn check_every_thins_the_residuals_and_keeps_the_iterates() {
                 eps_rel: eps.1,
                 ..tight(c.beta)
             };
-            let rec = MemoryRecorder::default();
-            let mut admm = ConvexReluAdmm::new(cfg, c.data.clone(), c.patterns.clone()).unwrap();
-            let (sum, st) = Driver::new(cfg.termination())
-                .run(
-                    &mut admm,
-                    &mut RunContext::new(0).with_recorder(rec.clone()),
-                )
-                .unwrap();
-            (sum, st, rec.rows())
+            solve_recorded(&c, cfg)
         };
         let (_, every, rows1) = run(1, 60, (1e-12, 1e-12));
         let (_, thin, rows7) = run(7, 60, (1e-12, 1e-12));

@@ -24,9 +24,8 @@ const DATA_DIR: &str = "bench/out/convex_relu/data";
 const SGD_LRS: [f64; 6] = [1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6];
 /// The SGD baseline's batch size.
 const SGD_BATCH: usize = 32;
-/// Adam iterations / SGD epochs of the non-convex baselines: (quick, full).
-const ADAM_ITERS: (usize, usize) = (1_500, 5_000);
-const SGD_EPOCHS: (usize, usize) = (200, 1_000);
+/// Adam iterations and SGD epochs of the non-convex baselines: quick suite, full suite.
+const BASELINE_BUDGET: [(usize, usize); 2] = [(1_500, 200), (5_000, 1_000)];
 /// The baselines' seeded starts: Adam and SGD start from the same networks (paired).
 const NET_STREAM: &str = "adam-net";
 
@@ -148,6 +147,7 @@ pub fn convex_relu(r: &mut Report, full: bool, threads: usize) -> Result<()> {
     let beta = 1e-3;
     let p_main = 50;
     let iters: u64 = if full { 20_000 } else { 4_000 };
+    let (adam_iters, sgd_epochs) = BASELINE_BUDGET[usize::from(full)];
     let mut manifest = Vec::new();
     let mut json = serde_json::Map::new();
 
@@ -312,7 +312,7 @@ pub fn convex_relu(r: &mut Report, full: bool, threads: usize) -> Result<()> {
             .map(|s| {
                 let t = NetTraining {
                     width,
-                    iters: if full { ADAM_ITERS.1 } else { ADAM_ITERS.0 },
+                    iters: adam_iters,
                     lr: 1e-2,
                 };
                 train_nonconvex(
@@ -334,7 +334,7 @@ pub fn convex_relu(r: &mut Report, full: bool, threads: usize) -> Result<()> {
                     .map(|&lr| {
                         let t = SgdTraining {
                             width,
-                            epochs: if full { SGD_EPOCHS.1 } else { SGD_EPOCHS.0 },
+                            epochs: sgd_epochs,
                             batch: SGD_BATCH,
                             lr,
                         };
@@ -494,9 +494,9 @@ pub fn convex_relu(r: &mut Report, full: bool, threads: usize) -> Result<()> {
         ConvexReluConfig::default().rho,
         iters,
         ta.render(),
-        if full { ADAM_ITERS.1 } else { ADAM_ITERS.0 },
+        adam_iters,
         SGD_BATCH,
-        if full { SGD_EPOCHS.1 } else { SGD_EPOCHS.0 },
+        sgd_epochs,
         SGD_LRS,
         tb.render(),
         fmt_num(slopes.0),

@@ -153,56 +153,51 @@ impl Score {
         }
         let s = &self.s;
         let mut out = vec![0.0; d * d];
-        let mut l = Vec::new();
+        let (mut l, mut x) = (Vec::new(), Vec::new());
         for j in 0..d {
             let parents: Vec<usize> = (0..d).filter(|&i| i != j && w[i * d + j] != 0.0).collect();
             let k = parents.len();
             if k == 0 {
                 continue;
             }
-            // Cholesky S_PP = L L^T (row-major k x k), pivots checked like TOPO's inner solver.
+            // The factor of the order `parents, j` (stride k + 1): rows 0..k are the Cholesky
+            // factor of S_PP, pivots checked like TOPO's inner solver; row k holds
+            // L^{-1} S_Pj, whatever j's own pivot (a node its kept parents explain exactly is
+            // refit, not an error).
+            let stride = k + 1;
             l.clear();
-            l.resize(k * k, 0.0);
-            for r in 0..k {
-                for c in 0..=r {
-                    let mut v = s[parents[r] * d + parents[c]];
-                    for t in 0..c {
-                        v -= l[r * k + t] * l[c * k + t];
-                    }
-                    if r == c {
-                        let srr = s[parents[r] * d + parents[r]];
-                        if v.is_nan() || v <= 1e-12 * srr {
-                            let why = if r == 0 {
-                                "has (numerically) zero variance".to_string()
-                            } else {
-                                format!(
-                                    "is (numerically) a linear combination of its other kept \
-                                     parents {:?}",
-                                    &parents[..r]
-                                )
-                            };
-                            return Err(Error::Numerical(format!(
-                                "refit of variable {j}: its kept parent {} {why} (residual \
-                                 variance {v:.2e})",
-                                parents[r]
-                            )));
-                        }
-                        l[r * k + r] = v.sqrt();
+            l.resize(stride * (k + 1), 0.0);
+            let node_at = |m: usize| if m < k { parents[m] } else { j };
+            for r in 0..=k {
+                let (done, rest) = l.split_at_mut(r * stride);
+                let row = cholesky_row(
+                    s,
+                    d,
+                    node_at(r),
+                    r,
+                    node_at,
+                    |m| &done[m * stride..(m + 1) * stride],
+                    &mut rest[..stride],
+                );
+                if let (true, Err(v)) = (r < k, row) {
+                    let why = if r == 0 {
+                        "has (numerically) zero variance".to_string()
                     } else {
-                        l[r * k + c] = v / l[c * k + c];
-                    }
+                        format!(
+                            "is (numerically) a linear combination of its other kept parents {:?}",
+                            &parents[..r]
+                        )
+                    };
+                    return Err(Error::Numerical(format!(
+                        "refit of variable {j}: its kept parent {} {why} (residual variance \
+                         {v:.2e})",
+                        parents[r]
+                    )));
                 }
             }
-            // Solve L y = S_Pj, then L^T x = y.
-            let mut x: Vec<f64> = parents.iter().map(|&i| s[i * d + j]).collect();
-            for r in 0..k {
-                let v = x[r] - (0..r).map(|t| l[r * k + t] * x[t]).sum::<f64>();
-                x[r] = v / l[r * k + r];
-            }
-            for r in (0..k).rev() {
-                let v = x[r] - (r + 1..k).map(|t| l[t * k + r] * x[t]).sum::<f64>();
-                x[r] = v / l[r * k + r];
-            }
+            x.clear();
+            x.resize(k, 0.0);
+            back_solve(&l, stride, &l[k * stride..k * stride + k], &mut x);
             for (&i, &v) in parents.iter().zip(&x) {
                 out[i * d + j] = v;
             }
@@ -220,6 +215,50 @@ impl Score {
             g.iter_mut().zip(&inv_t).for_each(|(a, b)| *a += b);
         }
         Ok((f, g))
+    }
+}
+
+/// Row `k` of the Cholesky factor of `S` restricted to the nodes `node_at(0..=k)`, with node `a`
+/// at position `k` (TOPO's per-node regression of `a` on its predecessors): fills `out[0..k]`
+/// by forward substitution through the rows `row(m)`, `m < k`, and returns the residual
+/// variance `r = S_aa − ||out[0..k]||²`; when it passes the pivot test `r > 1e-12 S_aa`,
+/// `out[k] = √r` and the result is `Ok(r)`, else `Err(r)` (with `out[0..k]` written).
+pub(crate) fn cholesky_row<'a>(
+    s: &[f64],
+    d: usize,
+    a: usize,
+    k: usize,
+    node_at: impl Fn(usize) -> usize,
+    row: impl Fn(usize) -> &'a [f64],
+    out: &mut [f64],
+) -> std::result::Result<f64, f64> {
+    for m in 0..k {
+        let lm = row(m);
+        let mut v = s[a * d + node_at(m)];
+        for t in 0..m {
+            v -= out[t] * lm[t];
+        }
+        out[m] = v / lm[m];
+    }
+    let saa = s[a * d + a];
+    let r = saa - out[..k].iter().map(|v| v * v).sum::<f64>();
+    if r.is_nan() || r <= 1e-12 * saa {
+        return Err(r);
+    }
+    out[k] = r.sqrt();
+    Ok(r)
+}
+
+/// Solve `L^T beta = lk` for the leading `k x k` block of a factor `l` stored by rows of
+/// `stride` (`k = beta.len()`): the regression weights of a factor row on its predecessors.
+pub(crate) fn back_solve(l: &[f64], stride: usize, lk: &[f64], beta: &mut [f64]) {
+    let k = beta.len();
+    for m in (0..k).rev() {
+        let mut v = lk[m];
+        for t in m + 1..k {
+            v -= l[t * stride + m] * beta[t];
+        }
+        beta[m] = v / l[m * stride + m];
     }
 }
 

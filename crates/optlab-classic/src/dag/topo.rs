@@ -21,7 +21,7 @@
 
 use super::acyclic::path_matrix;
 use super::notears::{Notears, NotearsConfig};
-use super::score::{Score, ScoreKind};
+use super::score::{Score, ScoreKind, back_solve, cholesky_row};
 use super::{DagReport, evaluate, threshold};
 use optlab_core::config::{at_least_one, non_negative};
 use optlab_core::driver::{Driver, Solver, StepReport, Termination};
@@ -161,7 +161,8 @@ struct OrderFactor {
 }
 
 /// Fill `out[0..=k]` with row `k` of the factor for node `a`; rows `m < k` come from `row(m)`.
-/// Returns the residual variance.
+/// Returns the residual variance ([`cholesky_row`]), an error naming `a` when it fails the
+/// pivot test.
 fn factor_row<'a>(
     s: &[f64],
     d: usize,
@@ -171,23 +172,11 @@ fn factor_row<'a>(
     row: impl Fn(usize) -> &'a [f64],
     out: &mut [f64],
 ) -> Result<f64> {
-    for m in 0..k {
-        let lm = row(m);
-        let mut v = s[a * d + node_at(m)];
-        for t in 0..m {
-            v -= out[t] * lm[t];
-        }
-        out[m] = v / lm[m];
-    }
-    let saa = s[a * d + a];
-    let r = saa - out[..k].iter().map(|v| v * v).sum::<f64>();
-    if r.is_nan() || r <= 1e-12 * saa {
-        return Err(Error::Numerical(format!(
+    cholesky_row(s, d, a, k, node_at, row, out).map_err(|r| {
+        Error::Numerical(format!(
             "variable {a} is (numerically) a linear combination of its predecessors: residual variance {r:.2e}"
-        )));
-    }
-    out[k] = r.sqrt();
-    Ok(r)
+        ))
+    })
 }
 
 impl OrderFactor {
@@ -259,14 +248,7 @@ impl OrderFactor {
         let mut beta = vec![0.0; d];
         for k in 1..d {
             // L_k^T beta = l_k (leading k x k block).
-            let lk = &self.l[k * d..k * d + k];
-            for m in (0..k).rev() {
-                let mut v = lk[m];
-                for t in m + 1..k {
-                    v -= self.l[t * d + m] * beta[t];
-                }
-                beta[m] = v / self.l[m * d + m];
-            }
+            back_solve(&self.l, d, &self.l[k * d..k * d + k], &mut beta[..k]);
             let j = self.order[k];
             for m in 0..k {
                 w[self.order[m] * d + j] = beta[m];
