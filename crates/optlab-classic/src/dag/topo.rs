@@ -160,23 +160,14 @@ struct OrderFactor {
     r: Vec<f64>,
 }
 
-/// Fill `out[0..=k]` with row `k` of the factor for node `a`; rows `m < k` come from `row(m)`.
-/// Returns the residual variance ([`cholesky_row`]), an error naming `a` when it fails the
-/// pivot test.
-fn factor_row<'a>(
-    s: &[f64],
-    d: usize,
-    a: usize,
-    k: usize,
-    node_at: impl Fn(usize) -> usize,
-    row: impl Fn(usize) -> &'a [f64],
-    out: &mut [f64],
-) -> Result<f64> {
-    cholesky_row(s, d, a, k, node_at, row, out).map_err(|r| {
+/// The error for node `a` whose factor row ([`cholesky_row`]) fails the pivot test with
+/// residual variance `r`.
+fn pivot_error(a: usize) -> impl FnOnce(f64) -> Error {
+    move |r| {
         Error::Numerical(format!(
             "variable {a} is (numerically) a linear combination of its predecessors: residual variance {r:.2e}"
         ))
-    })
+    }
 }
 
 impl OrderFactor {
@@ -185,7 +176,7 @@ impl OrderFactor {
         let mut r = vec![0.0; d];
         for k in 0..d {
             let (done, rest) = l.split_at_mut(k * d);
-            r[k] = factor_row(
+            r[k] = cholesky_row(
                 s,
                 d,
                 order[k],
@@ -193,7 +184,8 @@ impl OrderFactor {
                 |m| order[m],
                 |m| &done[m * d..m * d + d],
                 &mut rest[..d],
-            )?;
+            )
+            .map_err(pivot_error(order[k]))?;
         }
         Ok(OrderFactor { order, l, r })
     }
@@ -229,15 +221,10 @@ impl OrderFactor {
                     &done[(m - p) * d..(m - p) * d + d]
                 }
             };
-            r.push(factor_row(
-                s,
-                d,
-                node_at(k),
-                k,
-                node_at,
-                row,
-                &mut rest[..d],
-            )?);
+            r.push(
+                cholesky_row(s, d, node_at(k), k, node_at, row, &mut rest[..d])
+                    .map_err(pivot_error(node_at(k)))?,
+            );
         }
         Ok(r)
     }
